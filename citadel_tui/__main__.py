@@ -1,0 +1,3 @@
+from citadel_tui.cli import main
+
+raise SystemExit(main())

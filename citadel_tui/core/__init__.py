@@ -1,0 +1,1 @@
+"""Pure domain: no Textual, no cloud SDK. Everything here is fast to import and to test."""

@@ -1,0 +1,212 @@
+"""citadel.toml: strict loading. Every mistake names the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from citadel_tui.core.errors import ConfigError
+from citadel_tui.core.model import Policy
+
+KINDS = ("aws", "gcp", "azure", "vault")
+LAYOUTS = ("per-key", "bundle")
+
+# Keys every source accepts, then the keys each kind adds: name -> (type, what it is).
+COMMON_SOURCE_KEYS: dict[str, tuple[type, str]] = {
+    "name": (str, "unique name of the source"),
+    "kind": (str, "one of " + ", ".join(KINDS)),
+    "environment": (str, "environment label matched with [[env]] entries"),
+    "prefix": (str, "name prefix: env key K <-> secret PREFIX+K"),
+    "layout": (str, "one of " + ", ".join(LAYOUTS)),
+    "secret": (str, "the bundle secret's name (layout = \"bundle\")"),
+    "timeout_seconds": (float, "per-request timeout in seconds"),
+    "max_retries": (int, "retries on throttling and server errors"),
+    "cache_ttl_seconds": (float, "how long an inventory stays fresh"),
+}
+KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
+    "aws": {
+        "region": (str, "AWS region, e.g. us-east-1"),
+        "profile": (str, "named profile from ~/.aws/config"),
+        "endpoint_url": (str, "custom endpoint (testing, VPC endpoints)"),
+        "rotation_lambda_arn": (str, "Lambda ARN used when configuring rotation"),
+    },
+    "gcp": {
+        "project": (str, "GCP project id"),
+        "location": (str, "regional location, e.g. europe-west1"),
+        "endpoint": (str, "host:port of a plaintext gRPC endpoint (emulator)"),
+        "rotation_topic": (str, "Pub/Sub topic for rotation notifications"),
+    },
+    "azure": {
+        "vault_url": (str, "https://NAME.vault.azure.net"),
+        "ca_bundle": (str, "CA certificate file to trust (emulator)"),
+        "vault_resource_id": (str, "ARM resource id of the vault (audit status)"),
+    },
+    "vault": {
+        "url": (str, "Vault/OpenBao address, e.g. https://vault:8200"),
+        "mount": (str, "KV mount point, default \"secret\""),
+        "path": (str, "folder under the mount holding this app's secrets"),
+        "kv_version": (int, "1 or 2"),
+        "namespace": (str, "Vault Enterprise namespace"),
+    },
+}
+REQUIRED_KIND_KEYS = {"aws": (), "gcp": ("project",), "azure": ("vault_url",), "vault": ("url",)}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    path: Path
+    environment: str = "default"
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    environment: str = "default"
+    prefix: str = ""
+    layout: str = "per-key"
+    secret: str | None = None
+    timeout_seconds: float = 10.0
+    max_retries: int = 3
+    cache_ttl_seconds: float = 300.0
+    options: dict[str, Any] = field(default_factory=dict)
+    """The kind-specific keys (region, project, vault_url, url, ...)."""
+
+    def option(self, key: str, default: Any = None) -> Any:
+        return self.options.get(key, default)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    policy: Policy = field(default_factory=Policy)
+    envs: tuple[EnvConfig, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    read_only: bool = False
+
+    def environments(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for item in (*self.envs, *self.sources):
+            seen.setdefault(item.environment, None)
+        return list(seen)
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a citadel.toml. Relative env paths are relative to the file."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file (use --config PATH)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: dict[str, Any], path: Path | None) -> Config:
+    where = str(path) if path else "<config>"
+    base = path.parent if path else Path.cwd()
+    _check_keys(where, "", raw, {"policy", "env", "source", "read_only"})
+    policy = _parse_policy(where, raw.get("policy", {}))
+    envs = tuple(
+        _parse_env(where, i, item, base) for i, item in enumerate(_table_list(where, raw, "env"))
+    )
+    sources = tuple(
+        _parse_source(where, i, item) for i, item in enumerate(_table_list(where, raw, "source"))
+    )
+    names = [s.name for s in sources]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"{where}: source name {name!r} is used more than once; names must be unique")
+    read_only = raw.get("read_only", False)
+    if not isinstance(read_only, bool):
+        raise ConfigError(f"{where}: read_only must be true or false, got {read_only!r}")
+    return Config(path=path, policy=policy, envs=envs, sources=sources, read_only=read_only)
+
+
+def _check_keys(where: str, section: str, table: dict[str, Any], allowed: set[str]) -> None:
+    for key in table:
+        if key not in allowed:
+            label = f"{section}.{key}" if section else key
+            raise ConfigError(
+                f"{where}: unknown key {label!r}; allowed here: {', '.join(sorted(allowed))}"
+            )
+
+
+def _table_list(where: str, raw: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    items = raw.get(name, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ConfigError(f"{where}: {name!r} must be an array of tables, written [[{name}]]")
+    return items
+
+
+def _typed(where: str, label: str, value: Any, kind: type) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: {label} must be {kind.__name__}, got {value!r}")
+    if kind is str and not value.strip() and not label.endswith("prefix"):
+        raise ConfigError(f"{where}: {label} must not be empty")
+    return value
+
+
+def _parse_policy(where: str, table: Any) -> Policy:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: [policy] must be a table")
+    allowed = {"stale_after_days", "rotation_window_days", "unused_after_days"}
+    _check_keys(where, "policy", table, allowed)
+    values = {}
+    for key, value in table.items():
+        days = _typed(where, f"policy.{key}", value, int)
+        if days < 1:
+            raise ConfigError(f"{where}: policy.{key} must be a positive number of days, got {days}")
+        values[key] = days
+    return Policy(**values)
+
+
+def _parse_env(where: str, index: int, table: dict[str, Any], base: Path) -> EnvConfig:
+    label = f"env[{index}]"
+    _check_keys(where, label, table, {"path", "environment"})
+    if "path" not in table:
+        raise ConfigError(f"{where}: {label}.path is required (the .env file to read)")
+    path = Path(_typed(where, f"{label}.path", table["path"], str)).expanduser()
+    environment = _typed(where, f"{label}.environment", table.get("environment", "default"), str)
+    return EnvConfig(path=path if path.is_absolute() else base / path, environment=environment)
+
+
+def _parse_source(where: str, index: int, table: dict[str, Any]) -> SourceConfig:
+    label = f"source[{index}]"
+    kind = table.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{where}: {label}.kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    schema = {**COMMON_SOURCE_KEYS, **KIND_KEYS[kind]}
+    _check_keys(where, label, table, set(schema))
+    if "name" not in table:
+        raise ConfigError(f"{where}: {label}.name is required (a unique name for this source)")
+    values = {key: _typed(where, f"{label}.{key}", value, schema[key][0]) for key, value in table.items()}
+    label = f"source {values['name']!r}"
+    for key in REQUIRED_KIND_KEYS[kind]:
+        if key not in values:
+            raise ConfigError(f"{where}: {label} needs {key!r} ({KIND_KEYS[kind][key][1]})")
+    layout = values.get("layout", "per-key")
+    if layout not in LAYOUTS:
+        raise ConfigError(f"{where}: {label}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "bundle" and "secret" not in values:
+        raise ConfigError(f"{where}: {label}: layout \"bundle\" needs secret = \"NAME\" (the JSON secret)")
+    for key in ("url", "vault_url", "endpoint_url"):
+        url = values.get(key)
+        if url is not None and not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{where}: {label}: {key} must start with http:// or https://, got {url!r}")
+    if values.get("kv_version", 2) not in (1, 2):
+        raise ConfigError(f"{where}: {label}: kv_version must be 1 or 2, got {values['kv_version']!r}")
+    for key in ("timeout_seconds", "cache_ttl_seconds"):
+        if key in values and values[key] <= 0:
+            raise ConfigError(f"{where}: {label}: {key} must be positive")
+    if values.get("max_retries", 0) < 0:
+        raise ConfigError(f"{where}: {label}: max_retries must be 0 or more")
+    common = {k: v for k, v in values.items() if k in COMMON_SOURCE_KEYS}
+    options = {k: v for k, v in values.items() if k not in COMMON_SOURCE_KEYS}
+    return SourceConfig(**common, options=options)
