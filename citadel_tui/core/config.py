@@ -103,7 +103,7 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, path)
+    return parse_config(raw, path.absolute())
 
 
 def parse_config(raw: dict[str, Any], path: Path | None) -> Config:

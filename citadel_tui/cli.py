@@ -1,0 +1,199 @@
+"""The command line. Every headless feature is a thin layer over core/ and the Workspace.
+
+Exit codes of `citadel check`: 0 no finding, 1 findings at or above --fail-on, 2 usage,
+configuration or .env file error, 3 a source could not be read (the others are still reported).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from citadel_tui import __version__
+from citadel_tui.core.compare import DEFAULT_FAIL_ON, STATUSES, Comparison
+from citadel_tui.core.config import Config, load_config
+from citadel_tui.core.errors import CitadelError
+
+EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+FORMATS = ("text", "json", "markdown", "csv")
+STATUS_STYLE = {
+    "missing": "bold red", "orphan": "magenta", "present": "green", "in-sync": "green",
+    "drift": "bold red", "stale": "yellow", "no-rotation": "yellow", "rotation-due": "yellow",
+    "rotation-overdue": "bold red", "expiring": "yellow", "expired": "bold red",
+    "disabled": "dim", "unused": "cyan",
+}
+
+
+class UsageError(CitadelError):
+    """The command line itself is wrong."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="citadel",
+        description="Compare .env files with secret stores and walk the migration to a vault.",
+    )
+    parser.add_argument("--version", action="version", version=f"citadel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tui = sub.add_parser("tui", help="open the dashboard (the default command)")
+    _add_config(tui)
+
+    check = sub.add_parser("check", help="headless report for CI; exit code says what was found")
+    _add_config(check)
+    check.add_argument("--format", choices=FORMATS, default="text", help="output format (default: text)")
+    check.add_argument("--compare-values", action="store_true",
+                       help="read store values to compare fingerprints (in-sync / drift); values are never shown")
+    check.add_argument("--fail-on", default=",".join(DEFAULT_FAIL_ON), metavar="STATUS,...",
+                       help=f"statuses that make the exit code 1 (default: {','.join(DEFAULT_FAIL_ON)}); "
+                            f"one or more of: {', '.join(STATUSES)}")
+    check.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
+
+    login = sub.add_parser("login", help="store a credential the tool needs in the OS keyring")
+    login.add_argument("store", choices=["vault"], help="which store the credential is for")
+    login.add_argument("--url", required=True, help="the Vault/OpenBao address, e.g. https://vault:8200")
+    return parser
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
+                        help="configuration file (default: ./citadel.toml)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            return run_check(args)
+        if args.command == "login":
+            return run_login(args)
+        return run_tui(args)
+    except CitadelError as exc:
+        print(f"citadel: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def resolve_config(path: Path | None) -> Config:
+    return load_config(path if path is not None else Path("citadel.toml"))
+
+
+def parse_statuses(text: str) -> list[str]:
+    statuses = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in statuses if s not in STATUSES]
+    if unknown:
+        raise UsageError(f"--fail-on: unknown status {', '.join(unknown)}; allowed: {', '.join(STATUSES)}")
+    return statuses
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from citadel_tui.core import report
+    from citadel_tui.workspace import Workspace
+
+    fail_on = parse_statuses(args.fail_on)
+    workspace = Workspace(resolve_config(args.config))
+    try:
+        env_files, env_errors = workspace.read_env_files()
+        inventories = workspace.load_all(compare_values=args.compare_values)
+        comparison = workspace.compare(env_files, inventories, compare_values=args.compare_values)
+    finally:
+        workspace.close()
+    errors = [str(e) for e in env_errors]
+    if args.format == "text":
+        text = None
+        _print_text(comparison, errors, fail_on, args.output)
+    elif args.format == "json":
+        text = report.to_json(comparison, errors)
+    elif args.format == "markdown":
+        text = report.to_markdown(comparison, errors)
+    else:
+        text = report.to_csv(comparison)
+    if text is not None:
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+    for error in errors:
+        print(f"citadel: {error}", file=sys.stderr)
+    for inv in comparison.inventories:
+        if not inv.ok:
+            print(f"citadel: source {inv.source!r} could not be read: {inv.error}", file=sys.stderr)
+    if errors:
+        return EXIT_USAGE
+    if any(not inv.ok for inv in comparison.inventories):
+        return EXIT_SOURCE
+    return EXIT_FINDINGS if comparison.findings(fail_on) else EXIT_OK
+
+
+def age(value: datetime | None, now: datetime) -> str:
+    """A short human age or distance: `3d ago`, `in 12d`."""
+    if value is None:
+        return "—"
+    days = (now - value).days
+    if days >= 0:
+        return "today" if days == 0 else f"{days}d ago"
+    return f"in {-days}d"
+
+
+def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str], output: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    console = Console(file=output.open("w", encoding="utf-8") if output else None, width=None if not output else 160)
+    now = comparison.generated_at
+    sources = Table(title="Sources", title_justify="left")
+    for column in ("source", "kind", "environment", "state", "requests"):
+        sources.add_column(column)
+    for inv in comparison.inventories:
+        state = Text(f"{len(inv.secrets)} secrets", style="green") if inv.ok else Text(f"error: {inv.error}", style="red")
+        sources.add_row(inv.source, inv.kind, inv.environment, state, str(inv.requests))
+    console.print(sources)
+    problems = [(f, p) for f in comparison.env_files for p in f.problems]
+    for error in env_errors:
+        console.print(Text(f"✗ {error}", style="red"))
+    for env, problem in problems:
+        console.print(Text(f"! {env.path}:{problem.line} {problem.kind}: {problem.message}", style="yellow"))
+    table = Table(title="Keys", title_justify="left")
+    table.add_column("key", no_wrap=True, min_width=max((len(r.key) for r in comparison.rows), default=3))
+    for column in ("env file", "source", "secret", "status", "changed", "rotation", "accessed"):
+        table.add_column(column, overflow="fold")
+    for row in comparison.rows:
+        meta = row.secret
+        status = Text()
+        for i, s in enumerate(row.statuses):
+            status.append(("" if i == 0 else " ") + s, style=STATUS_STYLE[s] + (" underline" if s in fail_on else ""))
+        table.add_row(
+            row.key, f"{Path(row.env_file).name}:{row.line}" if row.env_file else "—", row.source,
+            meta.name if meta else "—", status,
+            age(meta.last_changed, now) if meta else "",
+            age(meta.next_rotation, now) if meta and meta.next_rotation else ("none" if meta else ""),
+            age(meta.last_accessed, now) if meta else "",
+        )
+    console.print(table)
+    counts = ", ".join(f"{k}: {v}" for k, v in comparison.counts().items() if v)
+    console.print(f"Summary: {counts or 'no rows'}; findings ({','.join(fail_on)}): {len(comparison.findings(fail_on))}")
+
+
+def run_login(args: argparse.Namespace) -> int:
+    import getpass
+
+    from citadel_tui import credentials
+
+    token = getpass.getpass(f"Token for {args.url} (input hidden): ")
+    if not token.strip():
+        raise UsageError("no token entered; nothing stored")
+    credentials.store_token(args.url, token.strip())
+    print(f"Stored the token for {args.url} in the OS keyring.")
+    return EXIT_OK
+
+
+def run_tui(args: argparse.Namespace) -> int:
+    from citadel_tui.tui.app import run_app
+
+    return run_app(resolve_config(getattr(args, "config", None)))
