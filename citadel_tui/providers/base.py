@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import ClassVar, TypeVar
 
+from citadel_tui.core.cache import TTLCache
 from citadel_tui.core.config import SourceConfig
 from citadel_tui.core.errors import (
     AuthenticationError,
@@ -141,9 +142,8 @@ class Source:
         self.config = config
         self.client = client
         self.rules: NameRules = RULES[config.kind]
-        self._cache: tuple[float, bool, tuple[SecretMeta, ...]] | None = None
-        self._cache_lock = threading.Lock()
-        self.clock: Callable[[], float] = time.monotonic
+        self.cache: TTLCache[tuple[SecretMeta, ...]] = TTLCache(config.cache_ttl_seconds)
+        """Inventories, keyed by whether they carry value fingerprints."""
 
     @property
     def name(self) -> str:
@@ -156,18 +156,16 @@ class Source:
         return self.rules.name_for(self.config.prefix, key)
 
     def invalidate(self) -> None:
-        with self._cache_lock:
-            self._cache = None
+        self.cache.clear()
 
     def inventory(self, *, fingerprint: Fingerprinter | None = None, refresh: bool = False) -> tuple[SecretMeta, ...]:
         """Every secret in this source's scope with its env key; fingerprints when asked.
 
         Cached for `cache_ttl_seconds`; an authentication failure clears the cache."""
         want_values = fingerprint is not None
-        with self._cache_lock:
-            cached = self._cache
-        if cached and not refresh and cached[1] >= want_values and self.clock() - cached[0] < self.config.cache_ttl_seconds:
-            return cached[2]
+        cached = None if refresh else self.cache.get(want_values) or (None if want_values else self.cache.get(True))
+        if cached is not None:
+            return cached
         try:
             if self.config.layout == "bundle":
                 secrets = self._bundle_inventory(fingerprint)
@@ -176,8 +174,7 @@ class Source:
         except AuthenticationError:
             self.invalidate()
             raise
-        with self._cache_lock:
-            self._cache = (self.clock(), want_values, secrets)
+        self.cache.set(want_values, secrets)
         return secrets
 
     def _per_key_inventory(self, fingerprint: Fingerprinter | None) -> tuple[SecretMeta, ...]:
