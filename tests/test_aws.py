@@ -126,3 +126,26 @@ def test_audit_status_follows_cloudtrail(moto_url: str) -> None:
     trails.start_logging(Name="org-trail")
     status = src.client.audit_status()
     assert status.state is AuditState.ON and "org-trail" in status.detail
+
+
+def test_statuses_end_to_end_with_backdated_secrets(sm, moto_url: str) -> None:
+    from datetime import timedelta
+
+    from citadel_tui.core.compare import compare
+    from citadel_tui.core.model import Inventory, Policy
+    from citadel_tui.emulators.moto_ext import set_dates
+
+    now = datetime.now(timezone.utc)
+    for key in ("OLD_KEY", "LATE_TOKEN", "IDLE_SECRET"):
+        sm.create_secret(Name=f"prod/app/{key}", SecretString="x")
+    sm.rotate_secret(SecretId="prod/app/LATE_TOKEN", RotationRules={"AutomaticallyAfterDays": 30}, RotateImmediately=False)
+    set_dates("prod/app/OLD_KEY", created=now - timedelta(days=400), changed=now - timedelta(days=200))
+    set_dates("prod/app/LATE_TOKEN", next_rotation=now - timedelta(days=2))
+    set_dates("prod/app/IDLE_SECRET", accessed=now - timedelta(days=120))
+    inventory = Inventory("aws", "aws", "default", source(moto_url).inventory())
+    rows = {r.key: r.statuses for r in compare([], [inventory], Policy(), now).rows}
+    assert rows == {
+        "OLD_KEY": ("orphan", "stale", "no-rotation"),
+        "LATE_TOKEN": ("orphan", "rotation-overdue"),
+        "IDLE_SECRET": ("orphan", "no-rotation", "unused"),
+    }
