@@ -52,6 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
                             f"one or more of: {', '.join(STATUSES)}")
     check.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
 
+    run = sub.add_parser("run", help="run a command with the environment's secrets from the stores, never on disk")
+    _add_config(run)
+    run.add_argument("--environment", "-e", metavar="NAME", help="which environment's stores (default: the only one)")
+    run.add_argument("--allow-missing", action="store_true", help="start even if .env keys are missing from the stores")
+    run.add_argument("--no-redact", action="store_true", help="do not redact secret values in the command's output")
+    run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command to run")
+
     login = sub.add_parser("login", help="store a credential the tool needs in the OS keyring")
     login.add_argument("store", choices=["vault"], help="which store the credential is for")
     login.add_argument("--url", required=True, help="the Vault/OpenBao address, e.g. https://vault:8200")
@@ -69,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "run":
+            return run_run(args)
         if args.command == "login":
             return run_login(args)
         return run_tui(args)
@@ -178,6 +187,31 @@ def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str
     console.print(table)
     counts = ", ".join(f"{k}: {v}" for k, v in comparison.counts().items() if v)
     console.print(f"Summary: {counts or 'no rows'}; findings ({','.join(fail_on)}): {len(comparison.findings(fail_on))}")
+
+
+def run_run(args: argparse.Namespace) -> int:
+    from citadel_tui.run import run_command
+    from citadel_tui.workspace import Workspace
+
+    command = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not command:
+        raise UsageError("citadel run needs a command: citadel run [options] -- COMMAND ...")
+    config = resolve_config(args.config)
+    environments = config.environments()
+    environment = args.environment or (environments[0] if len(environments) == 1 else None)
+    if environment is None or environment not in environments:
+        raise UsageError(f"choose an environment with --environment; configured: {', '.join(environments) or 'none'}")
+    workspace = Workspace(config)
+    try:
+        secrets, missing = workspace.secret_values(environment)
+    finally:
+        workspace.close()
+    if missing and not args.allow_missing:
+        raise UsageError(
+            f"not in any {environment!r} store: {', '.join(missing)}; migrate them first "
+            "or pass --allow-missing"
+        )
+    return run_command(command, secrets, redact=not args.no_redact)
 
 
 def run_login(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+from citadel_tui.core.classify import SECRET
 from citadel_tui.core.compare import Comparison, compare
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile, read_env_file
@@ -84,6 +85,24 @@ class Workspace:
             return []
         with ThreadPoolExecutor(max_workers=len(configs)) as pool:
             return list(pool.map(lambda c: self.load(c, compare_values=compare_values, refresh=refresh), configs))
+
+    def secret_values(self, environment: str) -> tuple[dict[str, str], list[str]]:
+        """Every key the environment's stores hold, with its value, and the secret-class keys of
+        the environment's .env files that no store holds. The first source configured wins.
+        Raises the first store or .env error: a command must not start half-configured."""
+        env_files, failures = self.read_env_files()
+        if failures:
+            raise failures[0]
+        values: dict[str, str] = {}
+        for config in self.config.sources:
+            if config.environment != environment:
+                continue
+            source = self.source(config.name)
+            keys = [m.key for m in source.inventory() if m.key and m.key not in values
+                    and m.enabled and m.deletion_date is None]
+            values.update(source.read_values(keys))
+        wanted = {e.key for f in env_files if f.environment == environment for e in f.entries if e.klass == SECRET}
+        return values, sorted(wanted - set(values))
 
     def compare(self, env_files: Sequence[EnvFile], inventories: Sequence[Inventory], *, compare_values: bool = False) -> Comparison:
         return compare(env_files, inventories, self.config.policy, self.clock(), compare_values=compare_values)

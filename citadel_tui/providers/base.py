@@ -237,6 +237,15 @@ class Source:
             return fields[key]
         return self.client.read_value(self.secret_name(key))
 
+    def read_values(self, keys: Iterable[str]) -> dict[str, str]:
+        """Current values for several env keys: one read for a bundle, concurrent reads otherwise."""
+        keys = list(keys)
+        if self.config.layout == "bundle":
+            fields = self.read_bundle(self.config.secret or "")
+            return {k: fields[k] for k in keys if k in fields}
+        values = self.client.map_concurrent(lambda k: self.client.read_value(self.secret_name(k)), keys)
+        return dict(zip(keys, values))
+
     def tags_for(self, key: str) -> dict[str, str]:
         return {ENV_KEY_TAG: key, "managed-by": "citadel"}
 
