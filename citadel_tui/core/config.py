@@ -42,6 +42,8 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "vault_url": (str, "https://NAME.vault.azure.net"),
         "ca_bundle": (str, "CA certificate file to trust (emulator)"),
         "vault_resource_id": (str, "ARM resource id of the vault (audit status)"),
+        "management_url": (str, "Azure Resource Manager endpoint, default https://management.azure.com"),
+        "authority_host": (str, "Entra ID authority for sovereign clouds or Azure Stack, e.g. login.microsoftonline.us"),
     },
     "vault": {
         "url": (str, "Vault/OpenBao address, e.g. https://vault:8200"),
@@ -49,6 +51,7 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "path": (str, "folder under the mount holding this app's secrets"),
         "kv_version": (int, "1 or 2"),
         "namespace": (str, "Vault Enterprise namespace"),
+        "ca_cert": (str, "CA certificate file to trust for https"),
     },
 }
 REQUIRED_KIND_KEYS = {"aws": (), "gcp": ("project",), "azure": ("vault_url",), "vault": ("url",)}
