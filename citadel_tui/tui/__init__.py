@@ -1,0 +1,1 @@
+"""The Textual dashboard. Data flows sources -> Workspace -> Comparison -> these views."""
