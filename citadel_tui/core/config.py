@@ -42,6 +42,8 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "vault_url": (str, "https://NAME.vault.azure.net"),
         "ca_bundle": (str, "CA certificate file to trust (emulator)"),
         "vault_resource_id": (str, "ARM resource id of the vault (audit status)"),
+        "management_url": (str, "Azure Resource Manager endpoint, default https://management.azure.com"),
+        "authority_host": (str, "Entra ID authority for sovereign clouds or Azure Stack, e.g. login.microsoftonline.us"),
     },
     "vault": {
         "url": (str, "Vault/OpenBao address, e.g. https://vault:8200"),
