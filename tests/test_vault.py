@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,7 +34,7 @@ from citadel_tui.core.errors import (
 from citadel_tui.core.fingerprint import Fingerprinter
 from citadel_tui.core.model import AuditState
 from citadel_tui.emulators.faults import Fault
-from citadel_tui.emulators.openbao import OpenBaoServer, find_bao
+from citadel_tui.emulators.openbao import OpenBaoError, OpenBaoServer, find_bao
 from citadel_tui.emulators.proxy import FaultProxy
 from citadel_tui.providers import open_source
 from citadel_tui.providers.base import Source
@@ -66,10 +67,11 @@ def token_env(bao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_TOKEN", bao.token)
 
 
-def source(url: str, folder: str, **kwargs: object) -> Source:
-    options = {"url": url, "path": folder, **kwargs.pop("options", {})}  # type: ignore[dict-item]
-    config = SourceConfig(name="vault-prod", kind="vault", environment="production",
-                          timeout_seconds=kwargs.pop("timeout_seconds", 2.0), options=options, **kwargs)  # type: ignore[arg-type]
+def source(url: str, folder: str, *, options: dict[str, object] | None = None, timeout_seconds: float = 2.0,
+           **common: object) -> Source:
+    """A Source on `folder` of the `secret/` mount (or `options`), retrying without sleeping."""
+    config = SourceConfig(name="vault-prod", kind="vault", environment="production", timeout_seconds=timeout_seconds,
+                          options={"url": url, "path": folder, **(options or {})}, **common)  # type: ignore[arg-type]
     src = open_source(config)
     src.client.sleep = lambda seconds: None
     return src
@@ -439,5 +441,17 @@ def test_server_stop_ends_the_process(tmp_path: Path) -> None:
     os.kill(server.pid, 0)  # running
     server.stop()
     server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(server.pid, 0)
+
+
+def test_server_that_cannot_start_reports_why() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        server = OpenBaoServer(port=taken.getsockname()[1], start_timeout=10)
+        with pytest.raises(OpenBaoError, match="exited with code"):
+            server.start()
+    assert server.pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(server.pid, 0)

@@ -90,15 +90,12 @@ class OpenBaoServer:
         env = {**os.environ, "HOME": str(workdir), "BAO_ADDR": self.url}
         env.pop("VAULT_TOKEN", None)
         env.pop("BAO_TOKEN", None)
-        log = open(workdir / "server.log", "wb")  # noqa: SIM115 - closed with the process
         try:
-            self._process = subprocess.Popen(
-                command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=workdir,
-            )
-        finally:
-            log.close()
-        self.pid = self._process.pid
-        try:
+            with open(workdir / "server.log", "wb") as log:
+                self._process = subprocess.Popen(
+                    command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=workdir,
+                )
+            self.pid = self._process.pid
             self._wait_ready(workdir / "server.log")
         except BaseException:
             self.stop()
