@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -342,8 +343,14 @@ class AzureEmulator:
                         deletedDate=stored.deleted, scheduledPurgeDate=stored.deleted + 90 * 86400)
         return item
 
-    def _page(self, path: str, query: dict[str, str], items: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """One page of (sort key, item) pairs after the `$skiptoken` marker."""
+    def _listed(self, key: str) -> dict[str, Any]:
+        """A secret as GET /secrets and GET /deletedsecrets list it: current version, no value."""
+        stored = self.secrets[key]
+        return self._item(stored, stored.current, f"{self.vault_url}/secrets/{stored.name}")
+
+    def _page(self, path: str, query: dict[str, str], keys: list[str],
+              item: Callable[[str], dict[str, Any]]) -> dict[str, Any]:
+        """One page of items, in key order, after the `$skiptoken` marker."""
         try:
             size = int(query.get("maxresults", self.page_size))
         except ValueError:
@@ -356,10 +363,10 @@ class AzureEmulator:
                 marker = json.loads(base64.urlsafe_b64decode(query["$skiptoken"]))["NextMarker"]
             except (ValueError, KeyError, TypeError):
                 raise ApiError(400, "BadParameter", "The $skiptoken is not valid") from None
-        items = sorted((key, item) for key, item in items if key > marker)
-        page = {"value": [item for _, item in items[:size]], "nextLink": None}
-        if len(items) > size:
-            token = base64.urlsafe_b64encode(json.dumps({"NextMarker": items[size - 1][0]}).encode()).decode()
+        keys = sorted(key for key in keys if key > marker)
+        page: dict[str, Any] = {"value": [item(key) for key in keys[:size]], "nextLink": None}
+        if len(keys) > size:
+            token = base64.urlsafe_b64encode(json.dumps({"NextMarker": keys[size - 1]}).encode()).decode()
             page["nextLink"] = (f"{self.vault_url}{path}?api-version={query['api-version']}"
                                 f"&$skiptoken={token}&maxresults={size}")
         return page
@@ -368,14 +375,13 @@ class AzureEmulator:
         collection, name, rest = (parts + ["", "", ""])[:3]
         with self.lock:
             if collection == "secrets" and not name and method == "GET":
-                items = [(key, self._item(s, s.current, f"{self.vault_url}/secrets/{s.name}"))
-                         for key, s in self.secrets.items() if s.deleted is None]
-                return 200, self._page("/secrets", query, items)
+                live = [key for key, s in self.secrets.items() if s.deleted is None]
+                return 200, self._page("/secrets", query, live, self._listed)
             if collection == "secrets" and rest == "versions" and method == "GET":
                 stored = self._find(name)
-                items = [(v.version, self._item(stored, v, f"{self.vault_url}/secrets/{stored.name}/{v.version}"))
-                         for v in stored.versions]
-                return 200, self._page(f"/secrets/{name}/versions", query, items)
+                versions = {v.version: v for v in stored.versions}
+                return 200, self._page(f"/secrets/{name}/versions", query, list(versions), lambda key: self._item(
+                    stored, versions[key], f"{self.vault_url}/secrets/{stored.name}/{key}"))
             if collection == "secrets" and name and method == "GET":
                 stored = self._find(name)
                 version = self._version(stored, rest)
@@ -431,9 +437,8 @@ class AzureEmulator:
 
     def _deleted(self, method: str, name: str, query: dict[str, str]) -> tuple[int, Any]:
         if not name and method == "GET":
-            items = [(key, self._item(s, s.current, f"{self.vault_url}/secrets/{s.name}"))
-                     for key, s in self.secrets.items() if s.deleted is not None]
-            return 200, self._page("/deletedsecrets", query, items)
+            deleted = [key for key, s in self.secrets.items() if s.deleted is not None]
+            return 200, self._page("/deletedsecrets", query, deleted, self._listed)
         stored = self.secrets.get(name.lower())
         if stored is None or stored.deleted is None:
             raise ApiError(404, "SecretNotFound", f"Deleted Secret not found: {name}")
@@ -474,6 +479,8 @@ def _data_action(method: str, parts: list[str]) -> str:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "CitadelAzureEmulator/1"
+    disable_nagle_algorithm = True
+    """Headers and body are separate writes; with Nagle each answer would wait for a delayed ACK."""
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Quiet: tests and the demo must not print request lines."""
