@@ -119,8 +119,9 @@ def test_create_never_overwrites_add_version_keeps_tags(emu: AzureEmulator) -> N
 
 def test_create_over_a_soft_deleted_name_explains_recover_or_purge(emu: AzureEmulator) -> None:
     emu.seed_secret("prod-myapp-OLD-KEY", "x")
-    emu.soft_delete("prod-myapp-OLD-KEY")
     src = source(emu)
+    src.client._secrets().begin_delete_secret("prod-myapp-OLD-KEY").wait()  # the SDK's soft delete
+    assert emu.secret("prod-myapp-OLD-KEY").deleted is not None
     assert src.inventory() == ()
     with pytest.raises(SecretExistsError, match="deleted but recoverable.*recover.*purge"):
         src.client.create_secret("prod-myapp-OLD-KEY", CANARY, {})
@@ -153,6 +154,8 @@ def test_audit_status_on_off_unknown(emu: AzureEmulator) -> None:
     emu.faults.push(Fault.FORBIDDEN)
     status = src.client.audit_status()
     assert status.state is AuditState.UNKNOWN and "Microsoft.Insights/diagnosticSettings/read" in status.detail
+    emu.faults.push(Fault.UNAUTHENTICATED)
+    assert src.client.audit_status().state is AuditState.ON  # token refreshed, then answered
     status = source(emu, options={"vault_resource_id": emu.vault_resource_id + "-other"}).client.audit_status()
     assert status.state is AuditState.UNKNOWN and "check vault_resource_id" in status.detail
     status = source(emu, options={"vault_resource_id": None}).client.audit_status()

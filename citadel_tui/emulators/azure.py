@@ -546,7 +546,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise self._challenge()
         if "api-version" not in query:
             raise ApiError(400, "BadParameter", "The api-version query parameter is required")
-        self._fault(authorization, _data_action(method, parts), f"/secrets/{'/'.join(parts[1:2])}")
+        self._fault(authorization, _data_action(method, parts), f"/secrets/{'/'.join(parts[1:2])}",
+                    self._challenge())
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
@@ -556,11 +557,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _arm(self, method: str, path: str, query: dict[str, str]) -> None:
         authorization = self.headers.get("Authorization")
+        unauthorized = ApiError(401, "InvalidAuthenticationToken", "The access token is invalid.", headers={
+            "WWW-Authenticate": f'Bearer authorization_uri="https://login.microsoftonline.com/{self.emulator.tenant_id}"'
+                                ', error="invalid_token", error_description="The access token is invalid."'})
         if self.emulator.audience_of(authorization) not in (*ARM_AUDIENCES, self.emulator.management_url):
-            raise ApiError(401, "InvalidAuthenticationToken", "The access token is invalid.",
-                           headers={"WWW-Authenticate": 'Bearer authorization_uri="https://login.microsoftonline.com/'
-                                    f'{self.emulator.tenant_id}", error="invalid_token", '
-                                    'error_description="The access token is invalid."'})
+            raise unauthorized
         suffix = "/providers/microsoft.insights/diagnosticsettings"
         if method != "GET" or not path.lower().endswith(suffix):
             raise ApiError(404, "InvalidResourceType", f"{method} {path} is not served by this emulator")
@@ -568,7 +569,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) "
                            "is required for all requests.")
         resource = path[: -len(suffix)]
-        self._fault(authorization, "Microsoft.Insights/diagnosticSettings/read", resource)
+        self._fault(authorization, "Microsoft.Insights/diagnosticSettings/read", resource, unauthorized)
         self._send(200, self.emulator.diagnostic_settings_of(resource))
 
     def _challenge(self) -> ApiError:
@@ -577,7 +578,7 @@ class _Handler(BaseHTTPRequestHandler):
         return ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.",
                         headers={"WWW-Authenticate": header})
 
-    def _fault(self, authorization: str | None, action: str, resource: str) -> None:
+    def _fault(self, authorization: str | None, action: str, resource: str, unauthorized: ApiError) -> None:
         """Serve the next queued fault, if any, in place of the real answer."""
         fault = self.emulator.faults.take()
         if fault is None:
@@ -594,7 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
                            "ForbiddenByRbac")
         if fault is Fault.UNAUTHENTICATED:
             self.emulator.revoke(authorization)
-            raise self._challenge()
+            raise unauthorized
         if fault is Fault.SERVER_ERROR:
             raise ApiError(503, "ServiceUnavailable", "The service is temporarily unavailable; retry later.")
         if fault is Fault.DROP:
