@@ -7,6 +7,7 @@ configuration or .env file error, 3 a source could not be read (the others are s
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import datetime
@@ -70,9 +71,20 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
                         help="configuration file (default: ./citadel.toml)")
 
 
+def quiet_library_logs() -> None:
+    """SDKs log warnings (credential probes, retries) through Python's last-resort handler,
+    which would print over the dashboard. Citadel reports store failures through its own error
+    classes, so library logs are dropped; SDK debug logs can carry request bodies, so they are
+    never turned on by Citadel."""
+    logging.getLogger().addHandler(logging.NullHandler())
+    for name in ("azure", "botocore", "boto3", "urllib3", "google", "grpc", "hvac", "werkzeug", "msal"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    quiet_library_logs()
     try:
         if args.command == "check":
             return run_check(args)

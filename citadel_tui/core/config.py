@@ -199,7 +199,7 @@ def _parse_source(where: str, index: int, table: dict[str, Any]) -> SourceConfig
         raise ConfigError(f"{where}: {label}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "bundle" and "secret" not in values:
         raise ConfigError(f"{where}: {label}: layout \"bundle\" needs secret = \"NAME\" (the JSON secret)")
-    for key in ("url", "vault_url", "endpoint_url"):
+    for key in ("url", "vault_url", "endpoint_url", "management_url", "authority_host"):
         url = values.get(key)
         if url is not None and not url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: {label}: {key} must start with http:// or https://, got {url!r}")
