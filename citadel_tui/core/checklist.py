@@ -1,0 +1,155 @@
+"""The seed's migration checklist (.env -> vault) as nine steps with state that survives a crash.
+
+Each step knows what "done" means from facts the rest of Citadel gathers (the comparison, scans,
+verifications); this module only holds the operator's decisions and judges the facts. State is
+`.citadel/state.json`, written atomically, never holding a value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from citadel_tui.core.compare import Row
+from citadel_tui.core.envfile import EnvFile, EnvProblem
+from citadel_tui.core.errors import CitadelError
+from citadel_tui.core.model import AuditState, AuditStatus
+from citadel_tui.core.securefiles import write_private
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    title: str
+    help: str
+    """What Citadel does to help, and how it knows the step is done."""
+
+
+STEPS = (
+    Step("inventory", "Inventory all secrets currently in .env",
+         "Review the keys of every .env file (class, line, problems); export the inventory. Done when "
+         "you have reviewed it and every .env problem is resolved or accepted."),
+    Step("create", "Create secrets in vault with same names",
+         "A plan of create actions for the selected secret keys, one confirmation each; existing "
+         "secrets are never overwritten. Done when every selected key is present with a matching fingerprint."),
+    Step("code", "Update application code to read from vault",
+         "Every use of each key in the source tree (Python, JavaScript, shell, Docker, Kubernetes, CI), "
+         "and reading code for the chosen store. Done when every usage is ticked as migrated."),
+    Step("staging", "Test with vault in staging first",
+         "Reads every migrated secret from the staging stores and checks fingerprints against "
+         ".env.staging. Done when all pass."),
+    Step("rotate", "Rotate all secrets (old .env values are burned)",
+         "Triggers rotation where the store can, or adds a new random version; proves the burn: the "
+         "store's value no longer matches the .env value. Done when every migrated secret is proven rotated."),
+    Step("remove-env", "Remove .env from servers",
+         "Checks .env files are git-ignored and absent from git history; deletes a .env file (typed "
+         "confirmation) once all its secret keys are migrated and rotated. Done when none with migrated keys remains."),
+    Step("schedule", "Set up automated rotation schedule",
+         "Configures each store's rotation schedule (30 to 90 days by policy). Done when no migrated "
+         "secret is no-rotation."),
+    Step("audit", "Configure audit logging on secret access",
+         "Shows each store's audit-logging status, enables it where the API allows, explains where it "
+         "does not. Done when every store is on."),
+    Step("emergency", "Document emergency access procedure",
+         "Generates a break-glass runbook from the inventory and least-privilege policies. Done when "
+         "you confirm it is saved."),
+)
+STEP_IDS = tuple(step.id for step in STEPS)
+STEP_STATES = ("todo", "in-progress", "done")
+
+
+class StateFileError(CitadelError):
+    """.citadel/state.json exists but cannot be used."""
+
+
+@dataclass
+class ChecklistState:
+    steps: dict[str, str] = field(default_factory=lambda: dict.fromkeys(STEP_IDS, "todo"))
+    reviewed_inventory: bool = False
+    accepted_problems: list[str] = field(default_factory=list)
+    """Ids (`path:line:kind`) of .env problems the operator accepted instead of fixing."""
+    selected_keys: list[str] | None = None
+    """Keys chosen for migration; None means every secret-class key."""
+    migrated_usages: list[str] = field(default_factory=list)
+    """Ids (`file:line:key`) of code usages the operator ticked as migrated."""
+    runbook_saved: str | None = None
+
+    def set_step(self, step_id: str, status: str) -> None:
+        if step_id not in STEP_IDS or status not in STEP_STATES:
+            raise ValueError(f"unknown step {step_id!r} or state {status!r}")
+        self.steps[step_id] = status
+
+    def accept(self, problem_id: str) -> None:
+        if problem_id not in self.accepted_problems:
+            self.accepted_problems.append(problem_id)
+
+    def tick_usage(self, usage_id: str, migrated: bool = True) -> None:
+        if migrated and usage_id not in self.migrated_usages:
+            self.migrated_usages.append(usage_id)
+        elif not migrated and usage_id in self.migrated_usages:
+            self.migrated_usages.remove(usage_id)
+
+    def save(self, path: Path) -> None:
+        write_private(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> ChecklistState:
+        if not path.exists():
+            return cls()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            state = cls(**data)
+        except (ValueError, TypeError) as exc:
+            raise StateFileError(f"{path}: not a Citadel state file ({exc}); move it away to start over") from None
+        state.steps = {**dict.fromkeys(STEP_IDS, "todo"), **{k: v for k, v in state.steps.items() if k in STEP_IDS}}
+        return state
+
+
+def problem_id(env: EnvFile, problem: EnvProblem) -> str:
+    return f"{env.path}:{problem.line}:{problem.kind}"
+
+
+def selected(state: ChecklistState, rows: Iterable[Row]) -> list[Row]:
+    """The env rows the migration covers: selected keys, else every secret-class key."""
+    chosen = set(state.selected_keys) if state.selected_keys is not None else None
+    return [r for r in rows if r.env_file and (r.key in chosen if chosen is not None else r.klass == "secret")]
+
+
+# -- "done" judgements: each returns the list of what is still open (empty = done) ----------------
+
+def inventory_open(state: ChecklistState, env_files: Iterable[EnvFile]) -> list[str]:
+    open_items = [] if state.reviewed_inventory else ["the inventory has not been reviewed"]
+    for env in env_files:
+        for problem in env.problems:
+            if problem_id(env, problem) not in state.accepted_problems:
+                open_items.append(f"{env.path.name}:{problem.line} {problem.kind}: {problem.message}")
+    return open_items
+
+
+def create_open(state: ChecklistState, rows: Iterable[Row]) -> list[str]:
+    """Rows must come from a comparison made with values compared."""
+    return [f"{r.key} in {r.source}: {', '.join(r.statuses)}" for r in selected(state, rows)
+            if not (r.has("present") and r.has("in-sync"))]
+
+
+def code_open(state: ChecklistState, usage_ids: Iterable[str]) -> list[str]:
+    return [u for u in usage_ids if u not in state.migrated_usages]
+
+
+def results_open(results: Mapping[str, bool]) -> list[str]:
+    """For staging checks and burn proofs: the keys that did not pass."""
+    return [key for key, passed in results.items() if not passed]
+
+
+def schedule_open(state: ChecklistState, rows: Iterable[Row]) -> list[str]:
+    return [f"{r.key} in {r.source}" for r in selected(state, rows) if r.has("present") and r.has("no-rotation")]
+
+
+def audit_open(statuses: Mapping[str, AuditStatus]) -> list[str]:
+    return [f"{name}: {s.state.value} ({s.detail})" for name, s in statuses.items() if s.state is not AuditState.ON]
+
+
+def emergency_open(state: ChecklistState) -> list[str]:
+    return [] if state.runbook_saved else ["the runbook has not been saved and confirmed"]
