@@ -118,6 +118,9 @@ class FaultProxy:
 def _handler_for(proxy: FaultProxy) -> Callable[..., BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body leave in separate writes: without TCP_NODELAY, Nagle holds the body
+        # until the client's delayed ACK (~40 ms), a delay real servers do not add.
+        disable_nagle_algorithm = True
 
         def __getattr__(self, name: str) -> Callable[[], None]:
             # Every HTTP method (GET, POST, LIST, SCAN, PATCH...) is proxied the same way.

@@ -1,4 +1,4 @@
-"""AWS Secrets Manager through boto3.
+"""AWS Secrets Manager through botocore, the client engine of boto3.
 
 The inventory comes from `ListSecrets` pages of 100, which already carry every date Citadel
 needs (no `DescribeSecret` per secret). boto3's own retries are switched off so that
@@ -8,11 +8,13 @@ needs (no `DescribeSecret` per secret). boto3's own retries are switched off so 
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import boto3
+import botocore.loaders
+import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
     BotoCoreError,
@@ -40,6 +42,12 @@ _AUTH_CODES = {
 _DENIED_CODES = {"AccessDeniedException", "AccessDenied"}
 
 
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    """One botocore data loader for every client, so API models are parsed once per process."""
+    return botocore.loaders.create_loader()
+
+
 class AwsClient(StoreClient):
     kind = "aws"
 
@@ -51,25 +59,26 @@ class AwsClient(StoreClient):
         with self._lock:
             if service not in self._clients:
                 opts = self.config.options
-                try:
-                    session = boto3.session.Session(
-                        profile_name=opts.get("profile"), region_name=opts.get("region")
-                    )
-                except ProfileNotFound as exc:
-                    raise errors.CredentialsMissingError(
-                        f"AWS profile {exc.kwargs.get('profile')!r} is not in ~/.aws/config",
-                        source=self.config.name,
-                    ) from None
                 timeout = self.config.timeout_seconds
                 boto_config = BotoConfig(
                     retries={"total_max_attempts": 1, "mode": "standard"},
                     connect_timeout=timeout,
                     read_timeout=timeout,
                 )
+                # A fresh session re-reads the credentials (after `aws sso login`); the shared
+                # loader keeps the parsed API models, ~50 ms of JSON per new session otherwise.
+                session = botocore.session.Session(profile=opts.get("profile"))
+                session.register_component("data_loader", _shared_loader())
                 try:
-                    self._clients[service] = session.client(
-                        service, endpoint_url=opts.get("endpoint_url"), config=boto_config
+                    self._clients[service] = session.create_client(
+                        service, region_name=opts.get("region"), endpoint_url=opts.get("endpoint_url"),
+                        config=boto_config,
                     )
+                except ProfileNotFound as exc:
+                    raise errors.CredentialsMissingError(
+                        f"AWS profile {exc.kwargs.get('profile')!r} is not in ~/.aws/config",
+                        source=self.config.name,
+                    ) from None
                 except NoRegionError:
                     raise errors.ConfigError(
                         f"source {self.config.name!r}: no AWS region; set region = \"us-east-1\" "
