@@ -1,0 +1,1 @@
+"""Citadel's benchmarks: inventory against bare SDKs and peer CLIs, engine, start-up, dashboard."""

@@ -1,0 +1,5 @@
+"""`python -m bench`: every benchmark, one table, docs/PERFORMANCE.md."""
+
+from bench.run import main
+
+main()
