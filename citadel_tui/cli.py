@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
                             f"one or more of: {', '.join(STATUSES)}")
     check.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
 
+    demo = sub.add_parser("demo", help="the dashboard on local AWS, Vault, GCP and Azure servers seeded with a scenario")
+    demo.add_argument("--workspace", type=Path, metavar="DIR",
+                      help="write the demo's .env files and citadel.toml here (default: a temporary folder)")
+    demo.add_argument("--check", action="store_true", help="print `citadel check` for the demo instead of opening the dashboard")
+    demo.add_argument("--format", choices=FORMATS, default="text", help="with --check: output format")
+    demo.add_argument("--screenshots", type=Path, metavar="DIR", help="save SVG screenshots of the main views to DIR")
+
     run = sub.add_parser("run", help="run a command with the environment's secrets from the stores, never on disk")
     _add_config(run)
     run.add_argument("--environment", "-e", metavar="NAME", help="which environment's stores (default: the only one)")
@@ -88,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return run_check(args)
+        if args.command == "demo":
+            return run_demo(args)
         if args.command == "run":
             return run_run(args)
         if args.command == "login":
@@ -166,7 +175,8 @@ def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str
     from rich.table import Table
     from rich.text import Text
 
-    console = Console(file=output.open("w", encoding="utf-8") if output else None, width=None if not output else 160)
+    stream = output.open("w", encoding="utf-8") if output else sys.stdout
+    console = Console(file=stream, width=None if stream.isatty() else 160)
     now = comparison.generated_at
     sources = Table(title="Sources", title_justify="left")
     for column in ("source", "kind", "environment", "state", "requests"):
@@ -199,6 +209,30 @@ def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str
     console.print(table)
     counts = ", ".join(f"{k}: {v}" for k, v in comparison.counts().items() if v)
     console.print(f"Summary: {counts or 'no rows'}; findings ({','.join(fail_on)}): {len(comparison.findings(fail_on))}")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from citadel_tui.demo import demo_workspace
+
+    if args.workspace:
+        args.workspace.mkdir(parents=True, exist_ok=True)
+    print("Starting local AWS (moto), OpenBao, GCP and Azure servers…", file=sys.stderr)
+    with demo_workspace(args.workspace) as demo:
+        config_path = demo.config_path
+        if args.check:
+            check = argparse.Namespace(config=config_path, format=args.format, compare_values=True,
+                                       fail_on=",".join(DEFAULT_FAIL_ON), output=None)
+            return run_check(check)
+        config = resolve_config(config_path)
+        if args.screenshots:
+            from citadel_tui.tui.screenshots import save_screenshots
+
+            for path in save_screenshots(config, args.screenshots):
+                print(f"wrote {path}")
+            return EXIT_OK
+        from citadel_tui.tui.app import run_app
+
+        return run_app(config)
 
 
 def run_run(args: argparse.Namespace) -> int:

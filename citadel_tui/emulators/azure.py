@@ -235,24 +235,15 @@ class AzureEmulator:
         with self.lock:
             self.tokens.clear()
 
-    def seed_demo(self) -> None:
-        """A small vault with every state the views show: old, expiring, disabled, rotated, deleted."""
-        now = dt.datetime.now(dt.timezone.utc)
-        days = dt.timedelta(days=1)
-        tag = {"managed-by": "citadel"}
-        self.seed_secret("prod-myapp-DB-PASSWORD", "demo-db-v1", created=now - 400 * days,
-                         tags={**tag, "env-key": "DB_PASSWORD"}, content_type="text/plain")
-        self.seed_secret("prod-myapp-DB-PASSWORD", "demo-db-v2", created=now - 200 * days,
-                         tags={**tag, "env-key": "DB_PASSWORD"}, content_type="text/plain")
-        self.seed_secret("prod-myapp-API-TOKEN", "demo-api", created=now - 40 * days,
-                         tags={**tag, "env-key": "API_TOKEN", "rotation-period": "30d"})
-        self.seed_secret("prod-myapp-SESSION-KEY", "demo-session", created=now - 20 * days,
-                         expires=now + 5 * days, tags={"env-key": "SESSION_KEY"})
-        self.seed_secret("prod-myapp-LEGACY-KEY", "demo-legacy", created=now - 700 * days, enabled=False,
-                         not_before=now - 700 * days)
-        self.seed_secret("prod-myapp-OLD-WEBHOOK", "demo-webhook", created=now - 90 * days)
-        self.soft_delete("prod-myapp-OLD-WEBHOOK", now - 3 * days)
-        self.set_diagnostic_setting("audit-to-law", category="AuditEvent")
+    def age_secret(self, name: str, *, created: dt.datetime | None = None, changed: dt.datetime | None = None,
+                   expires: dt.datetime | None = None, disabled: bool = False) -> None:
+        """Make a secret's current version look older (the demo's scenario), expiring or disabled."""
+        with self.lock:
+            version = self.secrets[name.lower()].current
+            version.created = _epoch(created) or version.created
+            version.updated = _epoch(changed) or version.updated
+            version.expires = _epoch(expires) if expires is not None else version.expires
+            version.enabled = version.enabled and not disabled
 
     # -- token endpoint ----------------------------------------------------------------------
 
