@@ -20,7 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.servers import AWS_PREFIX, AZURE_PREFIX, VAULT_PATH, StoreServer, apply_environment
+from bench.servers import (
+    AWS_PREFIX, AZURE_PREFIX, GCP_PREFIX, GCP_PROJECT, VAULT_PATH, StoreServer, apply_environment,
+)
 from citadel_tui.core.config import Config
 from citadel_tui.emulators.openbao import find_bao
 from citadel_tui.providers import open_source
@@ -56,6 +58,8 @@ def api_minimum(store: str, count: int) -> int:
         return max(1, math.ceil(count / 100))
     if store == "azure":
         return max(1, math.ceil(count / 25))
+    if store == "gcp":
+        return math.ceil(max(1, count) / 25000) + count  # ListSecrets pages + ListSecretVersions per secret
     if store == "vault":
         return 1  # one SCAN of detailed-metadata (OpenBao >= 2.2)
     return 1 + count  # vault-list: one LIST of the folder + one metadata read per secret
@@ -119,6 +123,28 @@ def azure_floor(server: StoreServer) -> int:
     client = SecretClient(server.url, credential, verify_challenge_resource=False, connection_verify=ca)
     with client:
         return sum(1 for p in client.list_properties_of_secrets(max_page_size=25) if p.name.startswith(AZURE_PREFIX))
+
+
+def gcp_floor(server: StoreServer, sample: int) -> tuple[int, float]:
+    """ListSecrets then ListSecretVersions per secret, one by one; seconds scaled to every secret."""
+    import grpc
+    from google.cloud.secretmanager_v1 import SecretManagerServiceClient
+    from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
+        SecretManagerServiceGrpcTransport,
+    )
+
+    channel = grpc.insecure_channel(server.url, options=[("grpc.use_local_subchannel_pool", 1)])
+    client = SecretManagerServiceClient(transport=SecretManagerServiceGrpcTransport(channel=channel))
+    started = time.perf_counter()
+    names = [s.name for s in client.list_secrets(request={"parent": f"projects/{GCP_PROJECT}", "page_size": 25000})
+             if s.name.rsplit("/", 1)[-1].startswith(GCP_PREFIX)]
+    listed = time.perf_counter() - started
+    started = time.perf_counter()
+    for name in names[:sample]:
+        list(client.list_secret_versions(request={"parent": name, "page_size": 25000}))
+    reads = time.perf_counter() - started
+    channel.close()
+    return len(names), listed + reads * len(names) / max(1, min(sample, len(names)))
 
 
 def vault_floor(server: StoreServer, sample: int) -> tuple[int, float]:
@@ -197,6 +223,10 @@ def bench_store(server: StoreServer, store: str, latency_ms: float, repeats: int
         azure_floor(server)  # warm-up
         floor = median_timing([measured(server, lambda: azure_floor(server)) for _ in range(repeats)])
         note = "no peer: `az keyvault secret list` (Azure CLI) is not installed here"
+    elif store == "gcp":
+        floor_sample = count if latency_ms == 0 else min(count, sample)
+        floor = sampled(server, lambda: gcp_floor(server, floor_sample), floor_sample < count)
+        note = "no peer: `gcloud secrets list` (Google Cloud CLI) is not installed here"
     else:
         # Sequential per-key loops: full at 0 ms, a sample when each read pays the delay.
         floor_sample = count if latency_ms == 0 else min(count, sample)

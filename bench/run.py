@@ -26,7 +26,7 @@ from bench.startup import StartupResult, bench_startup, sdks_imported_without_st
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_SCRIPT = ROOT / "bench" / "dashboard_rows.py"
-STORES = {"aws": ("aws",), "vault": ("vault", "vault-list"), "azure": ("azure",)}
+STORES = {"aws": ("aws",), "vault": ("vault", "vault-list"), "azure": ("azure",), "gcp": ("gcp",)}
 """Server kind -> the inventories measured on it (vault-list: Citadel with SCAN switched off)."""
 
 
@@ -99,9 +99,9 @@ def markdown(report: Report) -> str:
         f"Produced by `python -m bench {' '.join(sys.argv[1:])}`".rstrip() + f" on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC "
         f"in {report.seconds:.0f} s.",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}.",
-        "Servers (moto, OpenBao, the Azure emulator) run in child processes; moto and OpenBao sit behind the "
-        "loopback `FaultProxy`, which adds the round-trip delay and counts requests; the Azure emulator (HTTPS) "
-        "adds the delay and counts its vault requests itself. Times are medians of "
+        "Servers (moto, OpenBao, the Azure and GCP emulators) run in child processes; moto and OpenBao sit "
+        "behind the loopback `FaultProxy`, which adds the round-trip delay and counts requests; the Azure "
+        "(HTTPS) and GCP (gRPC) emulators add the delay and count their API requests themselves. Times are medians of "
         f"{args.repeats} runs with a fresh client each; `~` marks a per-key loop timed on {args.sample} keys "
         "and scaled to N.",
         "",

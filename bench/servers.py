@@ -3,7 +3,7 @@
 A server and its loopback proxy run in a child process so that their CPU work does not share
 the benchmark's GIL: the client side measured here is then the only Python in this process.
 moto and OpenBao sit behind `FaultProxy` (HTTP), whose `FaultInjector` adds the round-trip delay
-and counts every request; the Azure emulator speaks HTTPS, so its own injector does both.
+and counts every request; the Azure (HTTPS) and GCP (gRPC) emulators' own injectors do both.
 The parent talks to the child over a pipe: set the latency, read the count, stop.
 """
 
@@ -21,6 +21,8 @@ from citadel_tui.emulators.faults import FaultInjector
 
 AWS_PREFIX = "prod/app/"
 AZURE_PREFIX = "prod-app-"
+GCP_PREFIX = "prod-app-"
+GCP_PROJECT = "bench"
 VAULT_PATH = "bench/app"
 SEED_THREADS = 8
 
@@ -82,6 +84,9 @@ class StoreServer:
         if self.kind == "vault":
             return SourceConfig(name=name, kind="vault", environment=environment,
                                 options={"url": self.url, "path": VAULT_PATH})
+        if self.kind == "gcp":
+            return SourceConfig(name=name, kind="gcp", environment=environment, prefix=GCP_PREFIX,
+                                options={"project": GCP_PROJECT, "endpoint": self.url})
         return SourceConfig(name=name, kind="azure", environment=environment, prefix=AZURE_PREFIX, options={
             "vault_url": self.url, "ca_bundle": self.info["ca_file"], "authority_host": self.url,
         })
@@ -198,7 +203,17 @@ def _start_azure(count: int, stoppers: list[Any]) -> tuple[FaultInjector, dict[s
     return emulator.faults, {"url": emulator.vault_url, "ca_file": emulator.ca_file, "env": emulator.environment()}
 
 
-_STARTERS = {"aws": _start_aws, "vault": _start_vault, "azure": _start_azure}
+def _start_gcp(count: int, stoppers: list[Any]) -> tuple[FaultInjector, dict[str, Any]]:
+    from citadel_tui.emulators.gcp import GcpEmulator
+
+    emulator = GcpEmulator().start()
+    stoppers.append(emulator.stop)
+    for i in range(count):
+        emulator.seed_secret(GCP_PROJECT, GCP_PREFIX + key_name(i), "x")
+    return emulator.faults, {"url": emulator.endpoint, "env": {}}
+
+
+_STARTERS = {"aws": _start_aws, "vault": _start_vault, "azure": _start_azure, "gcp": _start_gcp}
 KINDS = tuple(_STARTERS)
 
 

@@ -22,7 +22,7 @@ def report(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_store_measured_at_both_delays(report) -> None:
     measured = {(r.store, r.latency_ms) for r in report.inventories}
-    assert measured == {(s, d) for s in ("aws", "vault", "vault-list", "azure") for d in (0.0, 20.0)}
+    assert measured == {(s, d) for s in ("aws", "vault", "vault-list", "azure", "gcp") for d in (0.0, 20.0)}
 
 
 def test_citadel_requests_equal_the_api_minimum(report) -> None:
@@ -36,6 +36,7 @@ def test_floors_make_the_plain_sequential_calls(report) -> None:
     assert by_store["aws", 0.0].floor.requests == 1
     assert by_store["azure", 0.0].floor.requests == 1
     assert by_store["vault", 0.0].floor.requests == 21  # LIST + one metadata read per key
+    assert by_store["gcp", 0.0].floor.requests == 21  # ListSecrets + ListSecretVersions per secret
     assert by_store["vault", 20.0].floor.extrapolated  # 3 of 20 keys timed at 20 ms
 
 
@@ -49,7 +50,7 @@ def test_peer_cli_measured_or_skipped_with_a_reason(report) -> None:
 
 def test_all_stores_engine_and_startup_ran(report) -> None:
     assert [a.latency_ms for a in report.all_stores] == [0.0, 20.0]
-    assert all(set(a.alone) == {"aws", "vault", "azure"} and a.together > 0 for a in report.all_stores)
+    assert all(set(a.alone) == {"aws", "vault", "azure", "gcp"} and a.together > 0 for a in report.all_stores)
     assert report.engine is not None and report.engine.rows == 4 * 200 and report.engine.peak_bytes > 0
     assert [s.label for s in report.startup] == [
         "citadel --help", "citadel check (no stores)", "dashboard first frame (no stores)"]
