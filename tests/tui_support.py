@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.worker import WorkerState
 
 from citadel_tui.core.config import Config, load_config
 from citadel_tui.tui.app import CitadelApp
@@ -102,12 +103,13 @@ def make_app(config: Config) -> CitadelApp:
 
 async def settle(pilot: Pilot) -> None:
     """Wait until every worker has finished and every message they posted is handled."""
-    app = pilot.app
-    for _ in range(20):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        if not any(w.is_running for w in app.workers):
-            return
+    busy = (WorkerState.PENDING, WorkerState.RUNNING)
+    for _ in range(1000):
+        await pilot.pause(0.01)
+        if not any(w.state in busy for w in pilot.app.workers):
+            await pilot.pause()
+            if not any(w.state in busy for w in pilot.app.workers):
+                return
 
 
 @contextmanager

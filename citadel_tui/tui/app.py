@@ -11,11 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Tab, Tabs
 from textual.worker import get_current_worker
 
@@ -31,6 +33,7 @@ from citadel_tui.tui.screens import HelpScreen, RotationScreen
 from citadel_tui.tui.theme import CITADEL_THEME
 from citadel_tui.workspace import Workspace
 
+W = TypeVar("W", bound=Widget)
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 ALL = "store-all"
 STATUS_KEYS = {"m": "missing", "o": "orphan", "d": "drift", "n": "no-rotation", "x": "rotation-overdue",
@@ -122,7 +125,7 @@ class CitadelApp(App[int]):
         self.env_files = {str(f.path): f for f in files}
         for error in errors:
             self.notify(str(error), title=".env file", severity="error", timeout=30)
-        self.query_one(DiffTable).focus()
+        self._widget(DiffTable).focus()
         self._show_store_states()
         for name in self.stores:
             self.load_store(name)
@@ -140,7 +143,7 @@ class CitadelApp(App[int]):
         self._show_store_states()
         self.run_worker(
             partial(self._read_store, store.config, store.generation, refresh),
-            name=f"load {name}", group=f"load-{name}", thread=True, exclusive=True, exit_on_error=False,
+            name=f"load {name}", description=f"read store {name}", group=f"load-{name}", thread=True, exclusive=True, exit_on_error=False,
         )
 
     def _read_store(self, config: SourceConfig, generation: int, refresh: bool) -> None:
@@ -166,7 +169,7 @@ class CitadelApp(App[int]):
         base = config.path.parent if config.path else None
         self.run_worker(
             partial(self._build_model, self._generations["model"], inventories, list(self.env_files.values()), base),
-            name="compare", group="compare", thread=True, exclusive=True, exit_on_error=False,
+            name="compare", description="compare .env files with stores", group="compare", thread=True, exclusive=True, exit_on_error=False,
         )
 
     def _build_model(self, generation: int, inventories: list[Inventory], files: list[EnvFile], base: Path | None) -> None:
@@ -190,7 +193,7 @@ class CitadelApp(App[int]):
         self._generations["view"] += 1
         self.run_worker(
             partial(self._select, self._generations["view"], self.model, self.view_query),
-            name="view", group="view", thread=True, exclusive=True, exit_on_error=False,
+            name="view", description="filter and sort rows", group="view", thread=True, exclusive=True, exit_on_error=False,
         )
         self._show_summary_filter()
 
@@ -206,7 +209,7 @@ class CitadelApp(App[int]):
         if message.generation != self._generations["view"]:
             return
         query = self.view_query
-        self.query_one(DiffTable).show(
+        self._widget(DiffTable).show(
             message.rows, show_store=query.store is None, sort=(query.sort, query.reverse),
             empty_text=self._empty_text(),
         )
@@ -226,13 +229,13 @@ class CitadelApp(App[int]):
 
     def _show_summary_filter(self) -> None:
         counts, total, shown = self._counts
-        self.query_one(SummaryBar).show_counts(counts, total, shown, self.view_query.status, self.view_query.text)
+        self._widget(SummaryBar).show_counts(counts, total, shown, self.view_query.status, self.view_query.text)
 
     @on(DiffTable.Highlighted)
     def _highlighted(self, message: DiffTable.Highlighted) -> None:
         view = message.view
         row = view.row if view else None
-        self.query_one(DetailsPanel).show_row(
+        self._widget(DetailsPanel).show_row(
             row, self.env_files.get(row.env_file or "") if row else None,
             self.model.comparison.generated_at if self.model else self.workspace.clock(),
             self.workspace.config.read_only, view.cells[COLUMN_INDEX["file"]] if view else "",
@@ -246,6 +249,10 @@ class CitadelApp(App[int]):
     def _tab_activated(self, message: Tabs.TabActivated) -> None:
         self.apply_view(store=self._tab_store.get(message.tab.id or ""))
         self._show_store_states()
+
+    def _widget(self, kind: type[W], selector: str | None = None) -> W:
+        """A widget of the dashboard screen, even while the rotation view or help is on top."""
+        return self.screen_stack[0].query_one(selector or kind, kind)
 
     # -- store labels and states -------------------------------------------------------------
 
@@ -261,7 +268,7 @@ class CitadelApp(App[int]):
     def _relabel(self, name: str) -> None:
         tab_id = next(t for t, n in self._tab_store.items() if n == name)
         if self.is_mounted:
-            self.query_one(f"#{tab_id}", Tab).label = self._label(name)
+            self._widget(Tab, f"#{tab_id}").label = self._label(name)
 
     def _spin(self) -> None:
         loading = [n for n, s in self.stores.items() if s.state == "loading"]
@@ -273,7 +280,7 @@ class CitadelApp(App[int]):
     def _show_store_states(self) -> None:
         store = self.view_query.store
         shown = [s for n, s in self.stores.items() if store is None or n == store]
-        self.query_one(StoreStatus).show_states([(s.config.name, s.state, s.inventory) for s in shown])
+        self._widget(StoreStatus).show_states([(s.config.name, s.state, s.inventory) for s in shown])
 
     # -- actions -----------------------------------------------------------------------------
 
@@ -289,7 +296,7 @@ class CitadelApp(App[int]):
             self.load_store(name, refresh=True)
 
     def action_filter_text(self) -> None:
-        bar = self.query_one(FilterBar)
+        bar = self._widget(FilterBar)
         bar.display = True
         bar.focus()
 
@@ -299,16 +306,16 @@ class CitadelApp(App[int]):
 
     @on(FilterBar.Done)
     def _filter_done(self) -> None:
-        bar = self.query_one(FilterBar)
+        bar = self._widget(FilterBar)
         bar.display = bool(bar.value)
-        self.query_one(DiffTable).focus()
+        self._widget(DiffTable).focus()
 
     def action_filter_status(self, status: str) -> None:
         """Only rows with `status`; asking for the same status again shows every row."""
         self.apply_view(status=None if self.view_query.status == status else status)
 
     def action_clear_filters(self) -> None:
-        bar = self.query_one(FilterBar)
+        bar = self._widget(FilterBar)
         with bar.prevent(FilterBar.Changed):
             bar.value = ""
         bar.display = False
@@ -320,7 +327,7 @@ class CitadelApp(App[int]):
         self.apply_view(sort=column, reverse=not self.view_query.reverse if same else False)
 
     def action_sort_next(self) -> None:
-        ids = [c.id for c in self.query_one(DiffTable).columns]
+        ids = [c.id for c in self._widget(DiffTable).columns]
         current = ids.index(self.view_query.sort) if self.view_query.sort in ids else -1
         self.apply_view(sort=ids[(current + 1) % len(ids)], reverse=False)
 
@@ -328,17 +335,17 @@ class CitadelApp(App[int]):
         self.apply_view(reverse=not self.view_query.reverse)
 
     def action_store(self, step: int) -> None:
-        tabs = self.query_one(Tabs)
+        tabs = self._widget(Tabs)
         if step < 0:
             tabs.action_previous_tab()
         else:
             tabs.action_next_tab()
 
     def action_show_store(self, tab_id: str) -> None:
-        self.query_one(Tabs).active = tab_id
+        self._widget(Tabs).active = tab_id
 
     def action_toggle_details(self) -> None:
-        details = self.query_one(DetailsPanel)
+        details = self._widget(DetailsPanel)
         details.display = not details.display
 
     def action_rotation(self) -> None:

@@ -124,8 +124,8 @@ def view_row(row: Row, now: datetime, base: Path | None) -> ViewRow:
         " ".join(flags),
     )
     keys = (
-        row.key.lower(),
-        (file, row.line or 0),
+        f"{row.key.lower()}\0{row.source}",
+        f"{file}\0{row.line or 0:09d}",
         row.klass or "~",
         -len(row.problems),
         SEVERITY_RANK[SEVERITY[pair]],
@@ -135,8 +135,8 @@ def view_row(row: Row, now: datetime, base: Path | None) -> ViewRow:
         _stamp(meta.next_rotation) if meta and meta.next_rotation else float("inf"),
         _stamp(meta.last_accessed) if meta else float("inf"),
         _stamp(meta.expires) if meta and meta.expires else float("inf"),
-        (min((SEVERITY_RANK[SEVERITY[s]] for s in flags), default=9), -len(flags)),
-    )
+        min((SEVERITY_RANK[SEVERITY[s]] for s in flags), default=9) * 100 - len(flags),
+    )  # one plain value per column: cheap to compare, and sorting holds the GIL
     haystack = " ".join((row.key, location, row.source, meta.name if meta else "", *row.statuses)).lower()
     return ViewRow(row, cells, keys, haystack)
 
@@ -176,9 +176,11 @@ class TableModel:
         return cls(comparison, tuple(view_row(r, now, base) for r in comparison.rows))
 
     def order(self, column: str) -> list[ViewRow]:
+        """Rows sorted by `column`, then by key: a stable sort of the key order."""
         if column not in self._orders:
             index = COLUMN_INDEX[column]
-            self._orders[column] = sorted(self.rows, key=lambda v: (v.keys[index], v.keys[0], v.row.source))
+            base = self.rows if column == "key" else self.order("key")
+            self._orders[column] = sorted(base, key=lambda v: v.keys[index])
         return self._orders[column]
 
     def select(self, query: Query) -> list[ViewRow]:
