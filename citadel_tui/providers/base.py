@@ -163,7 +163,11 @@ class Source:
 
         Cached for `cache_ttl_seconds`; an authentication failure clears the cache."""
         want_values = fingerprint is not None
-        cached = None if refresh else self.cache.get(want_values) or (None if want_values else self.cache.get(True))
+        cached = None
+        if not refresh:
+            cached = self.cache.get(want_values)
+            if cached is None and not want_values:
+                cached = self.cache.get(True)  # an inventory with fingerprints also serves one without
         if cached is not None:
             return cached
         try:
