@@ -222,8 +222,8 @@ def generate_code(config: SourceConfig, keys: Sequence[str], *, style: str = "re
         imports = [*(f"import {m}" for m in sorted(stdlib)), "", *sdk.imports]
         constants = {
             **sdk.constants,
-            **({"BUNDLE_SECRET": _store_path(config, config.secret or "")} if bundle else
-               {"SECRET_NAMES": {k: _store_path(config, n) for k, n in names.items()}}),
+            **({"BUNDLE_SECRET": store_path(config, config.secret or "")} if bundle else
+               {"SECRET_NAMES": {k: store_path(config, n) for k, n in names.items()}}),
         }
         body = SDK_BODY.substitute(
             ttl=repr(ttl_seconds),
@@ -317,13 +317,13 @@ def function_names(keys: Sequence[str]) -> dict[str, str]:
 def _accessors(config: SourceConfig, names: dict[str, str]) -> str:
     functions = function_names(list(names))
     return "\n\n\n".join(
-        f"# {key} <- {config.kind} {_store_path(config, name)!r}\n"
+        f"# {key} <- {config.kind} {store_path(config, name)!r}\n"
         f"def {functions[key]}() -> str:\n    return get_secret({key!r})"
         for key, name in names.items()
     )
 
 
-def _store_path(config: SourceConfig, name: str) -> str:
+def store_path(config: SourceConfig, name: str) -> str:
     """The name the SDK reads: under the configured folder for Vault."""
     folder = config.option("path", "").strip("/") if config.kind == "vault" else ""
     return f"{folder}/{name}" if folder else name

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from citadel_tui.core.codegen import STORE_TITLES, store_path
 from citadel_tui.core.compare import Comparison, Row
 from citadel_tui.core.config import SourceConfig
 from citadel_tui.core.errors import CitadelError
@@ -21,10 +22,6 @@ from citadel_tui.core.naming import RULES
 from citadel_tui.core.policies import azure_scope, policies_for
 from citadel_tui.core.securefiles import write_private
 
-STORE_TITLES = {
-    "aws": "AWS Secrets Manager", "gcp": "GCP Secret Manager",
-    "azure": "Azure Key Vault", "vault": "HashiCorp Vault / OpenBao",
-}
 NEW_VALUE = "NEW_VALUE_FILE"
 """Placeholder for a file holding the new value: a value on a command line lands in shell history."""
 
@@ -60,7 +57,7 @@ def read_command(config: SourceConfig, name: str, field: str | None = None) -> s
                 "--query", "value", "--output", "tsv"]
     else:
         return shlex.join(["vault", "kv", "get", *_vault_flags(config), f"-field={field or 'value'}",
-                           _vault_path(config, name)])
+                           store_path(config, name)])
     command = shlex.join(args)
     return f"{command} | jq -r {shlex.quote(f'.[{json.dumps(field)}]')}" if field else command
 
@@ -86,7 +83,7 @@ def rotate_command(config: SourceConfig, located: Located) -> str:
         patch = field is not None and config.option("kv_version", 2) == 2
         whole_bundle = whole_bundle and not patch
         data = f"@{NEW_VALUE}" if whole_bundle else f"{field or 'value'}=@{NEW_VALUE}"
-        args = ["vault", "kv", "patch" if patch else "put", *_vault_flags(config), _vault_path(config, name), data]
+        args = ["vault", "kv", "patch" if patch else "put", *_vault_flags(config), store_path(config, name), data]
     command = shlex.join(args)
     if whole_bundle:
         return f"{command}  # {NEW_VALUE} holds the whole JSON bundle, with the new {field}"
@@ -114,11 +111,6 @@ def _vault_flags(config: SourceConfig) -> list[str]:
     namespace = config.option("namespace")
     return [f"-address={config.option('url')}", *([f"-namespace={namespace}"] if namespace else []),
             f"-mount={config.option('mount', 'secret').strip('/')}"]
-
-
-def _vault_path(config: SourceConfig, name: str) -> str:
-    folder = config.option("path", "").strip("/")
-    return f"{folder}/{name}" if folder else name
 
 
 def build_runbook(comparison: Comparison, sources: Sequence[SourceConfig], *,
