@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-redact", action="store_true", help="do not redact secret values in the command's output")
     run.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- COMMAND ...", help="the command to run")
 
+    policy = sub.add_parser("policy", help="least-privilege read policies for the application (IAM, HCL, GCP, Azure RBAC)")
+    _add_config(policy)
+    policy.add_argument("--source", action="append", default=[], metavar="NAME", help="only this source (repeatable)")
+    policy.add_argument("--key", action="append", default=[], metavar="KEY",
+                        help="only this env key (repeatable; default: every secret-class key of the .env files)")
+    policy.add_argument("--format", choices=("text", "json"), default="text")
+    policy.add_argument("--account-id", help="AWS account id for exact ARNs (default: a placeholder)")
+    policy.add_argument("--region", help="AWS region (default: the source's)")
+    policy.add_argument("--principal", help="who the policy is for (role ARN, service account, object id)")
+    policy.add_argument("--prefix-wide", action="store_true", help="AWS: grant the prefix (PREFIX*) instead of exact ARNs")
+
     login = sub.add_parser("login", help="store a credential the tool needs in the OS keyring")
     login.add_argument("store", choices=["vault"], help="which store the credential is for")
     login.add_argument("--url", required=True, help="the Vault/OpenBao address, e.g. https://vault:8200")
@@ -99,6 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "run":
             return run_run(args)
+        if args.command == "policy":
+            return run_policy(args)
         if args.command == "login":
             return run_login(args)
         return run_tui(args)
@@ -258,6 +271,25 @@ def run_run(args: argparse.Namespace) -> int:
             "or pass --allow-missing"
         )
     return run_command(command, secrets, redact=not args.no_redact)
+
+
+def run_policy(args: argparse.Namespace) -> int:
+    from citadel_tui.core.classify import SECRET
+    from citadel_tui.core.policies import policy_report
+    from citadel_tui.workspace import Workspace
+
+    config = resolve_config(args.config)
+    keys = args.key
+    if not keys:
+        env_files, failures = Workspace(config).read_env_files()
+        if failures:
+            raise failures[0]
+        keys = sorted({e.key for f in env_files for e in f.entries if e.klass == SECRET})
+    if not keys:
+        raise UsageError("no secret keys found in the .env files; name them with --key")
+    sys.stdout.write(policy_report(config, args.source, keys, fmt=args.format, account_id=args.account_id,
+                                   region=args.region, principal=args.principal, use_prefix=args.prefix_wide))
+    return EXIT_OK
 
 
 def run_login(args: argparse.Namespace) -> int:

@@ -150,3 +150,16 @@ def test_help_and_core_load_no_cloud_sdk_and_no_textual() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
+
+
+def test_policy_command_covers_the_secret_keys(workspace: Path, capsys) -> None:
+    code = main(["policy", "--format", "json", "--account-id", "111122223333"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "secretsmanager:GetSecretValue" in out
+    assert "arn:aws:secretsmanager:us-east-1:111122223333:secret:prod/app/DB_PASSWORD-??????" in out
+    assert "PORT" not in out  # config, not secret
+    json.loads(out)
+    assert_no_canary(out, err)
+    code = main(["policy", "--source", "nope"])
+    assert code == 2 and "no source named 'nope'" in capsys.readouterr().err
