@@ -183,14 +183,15 @@ class GcpEmulator:
         return secret
 
     def seed_version(
-        self, project: str, secret_id: str, value: str, *, location: str | None = None,
+        self, project: str, secret_id: str, value: str | bytes, *, location: str | None = None,
         create_time: dt.datetime | None = None, state: str = "ENABLED",
     ) -> StoredVersion:
-        """Add a version (ENABLED, DISABLED or DESTROYED) to a seeded secret."""
+        """Add a version (ENABLED, DISABLED or DESTROYED) to a seeded secret; bytes are stored as is."""
         with self.lock:
             secret = self.secret(project, secret_id, location=location)
             version = StoredVersion(
-                number=len(secret.versions) + 1, payload=b"" if state == "DESTROYED" else value.encode(),
+                number=len(secret.versions) + 1,
+                payload=b"" if state == "DESTROYED" else value if isinstance(value, bytes) else value.encode(),
                 create_time=create_time or _now(), state=state,
             )
             secret.versions.append(version)
@@ -518,7 +519,8 @@ class _Relay:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
-        self._clients: set[socket.socket] = set()
+        self._clients: dict[socket.socket, threading.Event] = {}
+        """Open client connections -> set once the relay has closed them."""
         self._lock = threading.Lock()
         threading.Thread(target=self._accept, name="gcp-relay", daemon=True).start()
 
@@ -537,7 +539,7 @@ class _Relay:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
-                self._clients.add(client)
+                self._clients[client] = threading.Event()
             for src, dst in ((client, backend), (backend, client)):
                 threading.Thread(target=self._pump, args=(src, dst, client, backend), daemon=True).start()
 
@@ -553,22 +555,31 @@ class _Relay:
                 sock.shutdown(how)
             except OSError:
                 pass
-        with self._lock:
-            self._clients.discard(client)
         client.close()
         backend.close()
+        with self._lock:
+            closed = self._clients.pop(client, None)
+        if closed is not None:
+            closed.set()
 
     def reset_all(self) -> None:
-        """Reset every client connection (RST, not FIN), as a crashed load balancer would."""
+        """Reset every client connection (RST, not FIN), as a crashed load balancer would; returns
+        once they are closed, so nothing the server answers afterwards reaches the client."""
         with self._lock:
-            clients = list(self._clients)
+            clients = dict(self._clients)
         for client in clients:
             try:
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                client.shutdown(socket.SHUT_RD)
+                client.shutdown(socket.SHUT_RD)  # wakes the pump, which closes: the RST goes out then
             except OSError:
                 pass
+        for closed in clients.values():
+            closed.wait(1.0)
 
     def stop(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+        except OSError:
+            pass
         self.listener.close()
         self.reset_all()
