@@ -26,6 +26,8 @@ from bench.startup import StartupResult, bench_startup, sdks_imported_without_st
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD_SCRIPT = ROOT / "bench" / "dashboard_rows.py"
+MISSED_NOTES = ROOT / "bench" / "missed_targets.md"
+"""Why each missed target is missed, from profiling: appended to the report as written."""
 STORES = {"aws": ("aws",), "vault": ("vault", "vault-list"), "azure": ("azure",), "gcp": ("gcp",)}
 """Server kind -> the inventories measured on it (vault-list: Citadel with SCAN switched off)."""
 
@@ -142,6 +144,8 @@ def markdown(report: Report) -> str:
     else:
         out.append(report.dashboard_note or "not run (--no-dashboard)")
     out += ["", "## Targets", ""] + [f"- {line}" for line in targets(report)]
+    if MISSED_NOTES.is_file():
+        out += ["", MISSED_NOTES.read_text(encoding="utf-8").rstrip()]
     return "\n".join(out) + "\n"
 
 
