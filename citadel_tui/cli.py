@@ -7,16 +7,20 @@ configuration or .env file error, 3 a source could not be read (the others are s
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citadel_tui import __version__
-from citadel_tui.core.compare import DEFAULT_FAIL_ON, STATUSES, Comparison
-from citadel_tui.core.config import Config, load_config
 from citadel_tui.core.errors import CitadelError
+from citadel_tui.core.statuses import DEFAULT_FAIL_ON, STATUSES
+
+if TYPE_CHECKING:  # imported where used, so `citadel --help` starts fast
+    from datetime import datetime
+    from pathlib import Path
+
+    from citadel_tui.core.compare import Comparison
+    from citadel_tui.core.config import Config
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
 FORMATS = ("text", "json", "markdown", "csv")
@@ -30,6 +34,12 @@ STATUS_STYLE = {
 
 class UsageError(CitadelError):
     """The command line itself is wrong."""
+
+
+def _path(text: str) -> Path:
+    from pathlib import Path
+
+    return Path(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--fail-on", default=",".join(DEFAULT_FAIL_ON), metavar="STATUS,...",
                        help=f"statuses that make the exit code 1 (default: {','.join(DEFAULT_FAIL_ON)}); "
                             f"one or more of: {', '.join(STATUSES)}")
-    check.add_argument("--output", "-o", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
+    check.add_argument("--output", "-o", type=_path, metavar="FILE", help="write the report to FILE instead of stdout")
 
     demo = sub.add_parser("demo", help="the dashboard on local AWS, Vault, GCP and Azure servers seeded with a scenario")
-    demo.add_argument("--workspace", type=Path, metavar="DIR",
+    demo.add_argument("--workspace", type=_path, metavar="DIR",
                       help="write the demo's .env files and citadel.toml here (default: a temporary folder)")
     demo.add_argument("--check", action="store_true", help="print `citadel check` for the demo instead of opening the dashboard")
     demo.add_argument("--format", choices=FORMATS, default="text", help="with --check: output format")
-    demo.add_argument("--screenshots", type=Path, metavar="DIR", help="save SVG screenshots of the main views to DIR")
+    demo.add_argument("--screenshots", type=_path, metavar="DIR", help="save SVG screenshots of the main views to DIR")
 
     run = sub.add_parser("run", help="run a command with the environment's secrets from the stores, never on disk")
     _add_config(run)
@@ -85,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, default=None, metavar="PATH",
+    parser.add_argument("--config", type=_path, default=None, metavar="PATH",
                         help="configuration file (default: ./citadel.toml)")
 
 
@@ -94,6 +104,8 @@ def quiet_library_logs() -> None:
     which would print over the dashboard. Citadel reports store failures through its own error
     classes, so library logs are dropped; SDK debug logs can carry request bodies, so they are
     never turned on by Citadel."""
+    import logging
+
     logging.getLogger().addHandler(logging.NullHandler())
     for name in ("azure", "botocore", "boto3", "urllib3", "google", "grpc", "hvac", "werkzeug", "msal"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -123,7 +135,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def resolve_config(path: Path | None) -> Config:
-    return load_config(path if path is not None else Path("citadel.toml"))
+    from citadel_tui.core.config import load_config
+
+    return load_config(path if path is not None else _path("citadel.toml"))
 
 
 def parse_statuses(text: str) -> list[str]:
@@ -213,7 +227,7 @@ def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str
         for i, s in enumerate(row.statuses):
             status.append(("" if i == 0 else " ") + s, style=STATUS_STYLE[s] + (" underline" if s in fail_on else ""))
         table.add_row(
-            row.key, f"{Path(row.env_file).name}:{row.line}" if row.env_file else "—", row.source,
+            row.key, f"{_path(row.env_file).name}:{row.line}" if row.env_file else "—", row.source,
             meta.name if meta else "—", status,
             age(meta.last_changed, now) if meta else "",
             age(meta.next_rotation, now) if meta and meta.next_rotation else ("none" if meta else ""),

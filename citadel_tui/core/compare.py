@@ -14,12 +14,10 @@ from datetime import datetime, timedelta
 from citadel_tui.core.classify import SECRET
 from citadel_tui.core.envfile import EnvEntry, EnvFile
 from citadel_tui.core.model import Inventory, Policy, SecretMeta
+from citadel_tui.core.statuses import DEFAULT_FAIL_ON, STATUSES
 
-STATUSES = (
-    "missing", "orphan", "present", "in-sync", "drift", "stale", "no-rotation", "rotation-due",
-    "rotation-overdue", "expiring", "expired", "disabled", "unused",
-)
-DEFAULT_FAIL_ON = ("missing", "drift", "rotation-overdue", "expired")
+__all__ = ["DEFAULT_FAIL_ON", "STATUSES", "Comparison", "Row", "compare", "secret_statuses"]
+
 
 
 @dataclass(frozen=True)
