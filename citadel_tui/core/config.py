@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import stat
 import tomllib
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,6 +57,14 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "ca_cert": (str, "CA certificate file to trust for https"),
     },
 }
+LIMITS: dict[str, tuple[float, float]] = {
+    "timeout_seconds": (0.001, 3600.0),
+    "max_retries": (0, 20),
+    "cache_ttl_seconds": (0.001, 7 * 86400.0),
+}
+"""Inclusive bounds of numeric source keys: beyond them a value is a typo, not a choice."""
+MAX_POLICY_DAYS = 36500
+URL_KEYS = ("url", "vault_url", "endpoint_url", "management_url", "authority_host")
 REQUIRED_KIND_KEYS = {"aws": (), "gcp": ("project",), "azure": ("vault_url",), "vault": ("url",)}
 
 
@@ -99,13 +110,26 @@ class Config:
 def load_config(path: Path) -> Config:
     """Read and validate a citadel.toml. Relative env paths are relative to the file."""
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        if not stat.S_ISREG(path.stat().st_mode) and not path.is_dir():
+            raise ConfigError(f"{path}: is not a regular file (a FIFO, socket or device); --config needs a citadel.toml file")
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file (use --config PATH)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory; --config needs a citadel.toml file") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: line {line} is not UTF-8 text; save the file as UTF-8") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables are nested too deeply to be a configuration") from None
     return parse_config(raw, path.absolute())
 
 
@@ -151,6 +175,10 @@ def _typed(where: str, label: str, value: Any, kind: type) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: {label} must be {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where}: {label} must be a finite number, got {value!r}")
+    if kind is str and "\x00" in value:
+        raise ConfigError(f"{where}: {label} must not contain a NUL character")
     if kind is str and not value.strip() and not label.endswith("prefix"):
         raise ConfigError(f"{where}: {label} must not be empty")
     return value
@@ -164,8 +192,8 @@ def _parse_policy(where: str, table: Any) -> Policy:
     values = {}
     for key, value in table.items():
         days = _typed(where, f"policy.{key}", value, int)
-        if days < 1:
-            raise ConfigError(f"{where}: policy.{key} must be a positive number of days, got {days}")
+        if not 1 <= days <= MAX_POLICY_DAYS:
+            raise ConfigError(f"{where}: policy.{key} must be a positive number of days up to {MAX_POLICY_DAYS}, got {days}")
         values[key] = days
     return Policy(**values)
 
@@ -175,7 +203,11 @@ def _parse_env(where: str, index: int, table: dict[str, Any], base: Path) -> Env
     _check_keys(where, label, table, {"path", "environment"})
     if "path" not in table:
         raise ConfigError(f"{where}: {label}.path is required (the .env file to read)")
-    path = Path(_typed(where, f"{label}.path", table["path"], str)).expanduser()
+    text = _typed(where, f"{label}.path", table["path"], str)
+    try:
+        path = Path(text).expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{where}: {label}.path {text!r}: cannot expand '~' (no such user or no home directory)") from None
     environment = _typed(where, f"{label}.environment", table.get("environment", "default"), str)
     return EnvConfig(path=path if path.is_absolute() else base / path, environment=environment)
 
@@ -199,17 +231,33 @@ def _parse_source(where: str, index: int, table: dict[str, Any]) -> SourceConfig
         raise ConfigError(f"{where}: {label}: layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
     if layout == "bundle" and "secret" not in values:
         raise ConfigError(f"{where}: {label}: layout \"bundle\" needs secret = \"NAME\" (the JSON secret)")
-    for key in ("url", "vault_url", "endpoint_url", "management_url", "authority_host"):
-        url = values.get(key)
-        if url is not None and not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{where}: {label}: {key} must start with http:// or https://, got {url!r}")
+    for key in URL_KEYS:
+        if key in values:
+            _check_url(where, f"{label}: {key}", values[key])
     if values.get("kv_version", 2) not in (1, 2):
         raise ConfigError(f"{where}: {label}: kv_version must be 1 or 2, got {values['kv_version']!r}")
-    for key in ("timeout_seconds", "cache_ttl_seconds"):
-        if key in values and values[key] <= 0:
-            raise ConfigError(f"{where}: {label}: {key} must be positive")
-    if values.get("max_retries", 0) < 0:
-        raise ConfigError(f"{where}: {label}: max_retries must be 0 or more")
+    for key, (low, high) in LIMITS.items():
+        if key in values and not low <= values[key] <= high:
+            raise ConfigError(f"{where}: {label}: {key} must be between {low:g} and {high:g}, got {values[key]!r}")
     common = {k: v for k, v in values.items() if k in COMMON_SOURCE_KEYS}
     options = {k: v for k, v in values.items() if k not in COMMON_SOURCE_KEYS}
     return SourceConfig(**common, options=options)
+
+
+def _check_url(where: str, label: str, url: str) -> None:
+    """An http(s) URL with a host and a valid port, so a typo fails here, not deep in an SDK."""
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: {label} must start with http:// or https://, got {url!r}")
+    problem = None
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range or not a number
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if not parts.hostname:
+            problem = "no host"
+        elif any(ch.isspace() or not ch.isprintable() for ch in url):
+            problem = "spaces or control characters"
+    if problem:
+        raise ConfigError(f"{where}: {label} is not a valid URL ({problem}), got {url!r}")

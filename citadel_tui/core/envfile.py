@@ -7,7 +7,9 @@ then dropped: an `EnvFile` never holds a value.
 from __future__ import annotations
 
 import io
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,19 +119,7 @@ def _safe(text: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise EnvFileError(f"{path}: {size} bytes is too large for a .env file (limit {MAX_FILE_BYTES})")
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise EnvFileError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise EnvFileError(f"{path}: is a directory, not a .env file") from None
-    except PermissionError:
-        raise EnvFileError(f"{path}: permission denied; check the file's owner and mode") from None
-    except OSError as exc:
-        raise EnvFileError(f"{path}: cannot read ({exc.strerror})") from None
+    data = _read_regular_file(path)
     if b"\x00" in data:
         raise EnvFileError(f"{path}: contains NUL bytes; this looks like a binary file, not a .env file")
     try:
@@ -138,3 +128,34 @@ def _read_text(path: Path) -> str:
         line = data[: exc.start].count(b"\n") + 1
         raise EnvFileError(f"{path}: line {line} is not UTF-8 text; convert the file to UTF-8") from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of a regular file. Opened non-blocking and checked with fstat before reading,
+    so a FIFO, socket or device named as a .env file is refused instead of hanging the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise EnvFileError(f"{path}: no such file") from None
+    except PermissionError:
+        raise EnvFileError(f"{path}: permission denied; check the file's owner and mode") from None
+    except ValueError:  # a NUL byte in the path
+        raise EnvFileError(f"{str(path)!r}: not a valid file name (it holds a NUL byte)") from None
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot open ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise EnvFileError(f"{path}: is a directory, not a .env file")
+        if not stat.S_ISREG(info.st_mode):
+            raise EnvFileError(f"{path}: is not a regular file (a FIFO, socket or device); point env.path at a .env file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise EnvFileError(f"{path}: {info.st_size} bytes is too large for a .env file (limit {MAX_FILE_BYTES})")
+        data = os.read(fd, MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise EnvFileError(f"{path}: cannot read ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise EnvFileError(f"{path}: too large for a .env file (limit {MAX_FILE_BYTES} bytes)")
+    return data
