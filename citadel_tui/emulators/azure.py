@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from citadel_tui.emulators.faults import Fault, FaultInjector
+from citadel_tui.emulators.faults import GARBAGE, MANGLING, Fault, FaultInjector, mangle
 
 PAGE_SIZE = 25
 """Key Vault's default and largest page."""
@@ -496,15 +496,18 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("POST")
 
     def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
+        self._send_raw(status, None if body is None else json.dumps(body).encode(), headers)
+
+    def _send_raw(self, status: int, data: bytes | None, headers: dict[str, str] | None = None) -> None:
+        """An answer whose JSON body is already encoded (or deliberately broken by a fault)."""
         self.send_response(status)
         for key, value in (headers or {}).items():
             self.send_header(key, value)
-        if body is not None:
+        if data is not None:
             self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Length", str(len(data or b"")))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.write(data or b"")
 
     def _dispatch(self, method: str) -> None:
         url = urlsplit(self.path)
@@ -537,14 +540,17 @@ class _Handler(BaseHTTPRequestHandler):
             raise self._challenge()
         if "api-version" not in query:
             raise ApiError(400, "BadParameter", "The api-version query parameter is required")
-        self._fault(authorization, _data_action(method, parts), f"/secrets/{'/'.join(parts[1:2])}",
-                    self._challenge())
+        fault = self._fault(authorization, _data_action(method, parts), f"/secrets/{'/'.join(parts[1:2])}",
+                            self._challenge())
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             raise ApiError(400, "BadParameter", "The request body is not valid JSON") from None
         status, payload = emulator.vault(method, parts, query, body)
-        self._send(status, payload)
+        if fault is None:
+            self._send(status, payload)
+        else:
+            self._send_raw(status, mangle(fault, json.dumps(payload).encode()))
 
     def _arm(self, method: str, path: str, query: dict[str, str]) -> None:
         authorization = self.headers.get("Authorization")
@@ -560,8 +566,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise ApiError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) "
                            "is required for all requests.")
         resource = path[: -len(suffix)]
-        self._fault(authorization, "Microsoft.Insights/diagnosticSettings/read", resource, unauthorized)
-        self._send(200, self.emulator.diagnostic_settings_of(resource))
+        fault = self._fault(authorization, "Microsoft.Insights/diagnosticSettings/read", resource, unauthorized)
+        payload = json.dumps(self.emulator.diagnostic_settings_of(resource)).encode()
+        self._send_raw(200, payload if fault is None else mangle(fault, payload))
 
     def _challenge(self) -> ApiError:
         header = (f'Bearer authorization="https://login.microsoftonline.com/{self.emulator.tenant_id}", '
@@ -569,11 +576,15 @@ class _Handler(BaseHTTPRequestHandler):
         return ApiError(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.",
                         headers={"WWW-Authenticate": header})
 
-    def _fault(self, authorization: str | None, action: str, resource: str, unauthorized: ApiError) -> None:
-        """Serve the next queued fault, if any, in place of the real answer."""
+    def _fault(self, authorization: str | None, action: str, resource: str, unauthorized: ApiError) -> Fault | None:
+        """Serve the next queued fault, if any, in place of the real answer; a fault that
+        rewrites the real answer (wrong types, missing fields) is returned for the caller to apply."""
         fault = self.emulator.faults.take()
-        if fault is None:
-            return
+        if fault is None or fault in MANGLING:
+            return fault
+        if fault is Fault.MALFORMED:
+            self._send_raw(200, GARBAGE)
+            raise _Dropped()
         if fault is Fault.THROTTLE:
             raise ApiError(429, "Throttled", "Request was not processed because too many requests were "
                            "received. Reason: VaultRequestTypeLimitReached", headers={"Retry-After": "1"})

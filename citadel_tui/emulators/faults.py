@@ -6,10 +6,12 @@ next one. Each server maps a fault to its protocol: HTTP status codes or gRPC st
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
 from enum import Enum
+from typing import Any
 
 
 class Fault(str, Enum):
@@ -19,6 +21,50 @@ class Fault(str, Enum):
     SERVER_ERROR = "server-error"    # HTTP 503 / gRPC UNAVAILABLE
     DROP = "drop"                    # connection closed mid-response
     HANG = "hang"                    # no answer for `hang_seconds` (past the client's timeout)
+    MALFORMED = "malformed"          # a complete 200 answer whose body is truncated JSON / garbage
+    WRONG_TYPES = "wrong-types"      # the real JSON answer with every leaf value of another type
+    MISSING_FIELDS = "missing-fields"  # the real JSON answer with the fields of nested objects removed
+
+
+MANGLING = (Fault.WRONG_TYPES, Fault.MISSING_FIELDS)
+"""Faults served by rewriting the real answer rather than replacing it."""
+GARBAGE = b'{"value": [{"id": "https://\x00\xff trunc'
+"""The body of a MALFORMED answer: cut in the middle of a string, with bytes that are not UTF-8."""
+
+
+def mangle(fault: Fault, body: bytes) -> bytes:
+    """The real JSON body rewritten for a WRONG_TYPES or MISSING_FIELDS fault; a body that is
+    not JSON is returned as is."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return body
+    rewritten = _swap_types(data) if fault is Fault.WRONG_TYPES else _drop_fields(data, depth=0)
+    return json.dumps(rewritten).encode()
+
+
+def _swap_types(value: Any) -> Any:
+    """Strings become numbers, numbers and booleans strings, null an object; containers keep
+    their shape so a client walks into the wrong types instead of failing at the top."""
+    if isinstance(value, dict):
+        return {key: _swap_types(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_swap_types(item) for item in value]
+    if isinstance(value, str):
+        return len(value)
+    if value is None:
+        return {}
+    return f"not-a-{type(value).__name__}"
+
+
+def _drop_fields(value: Any, depth: int) -> Any:
+    """Top-level keys stay (so the answer still looks like the right one); every object below
+    them loses its fields."""
+    if isinstance(value, dict):
+        return {key: _drop_fields(item, depth + 1) for key, item in value.items()} if depth == 0 else {}
+    if isinstance(value, list):
+        return [_drop_fields(item, depth) for item in value]
+    return value
 
 
 class FaultInjector:

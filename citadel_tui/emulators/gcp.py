@@ -24,7 +24,7 @@ from google.cloud.secretmanager_v1.types import resources, service
 from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import empty_pb2
 
-from citadel_tui.emulators.faults import Fault, FaultInjector
+from citadel_tui.emulators.faults import GARBAGE, Fault, FaultInjector
 
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 PROJECTS_SERVICE = "google.cloud.resourcemanager.v3.Projects"
@@ -42,9 +42,23 @@ FAULT_STATUS = {
     Fault.SERVER_ERROR: (grpc.StatusCode.UNAVAILABLE, "The service is currently unavailable."),
 }
 
+PROTOBUF_FAULTS = {
+    Fault.MALFORMED: GARBAGE,  # undecodable: the client fails with INTERNAL
+    # Protobuf drops a field sent with the wrong wire type, so on gRPC both of these arrive as a
+    # message whose fields are all missing.
+    Fault.WRONG_TYPES: b"\x08\x01\x10\x01\x18\x01",
+    Fault.MISSING_FIELDS: b"",
+}
+
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _raw_or(serialize: Callable[[Any], bytes]) -> Callable[[Any], bytes]:
+    """A response serializer that passes bytes through untouched, so a MALFORMED fault can put
+    undecodable bytes on the wire where a protobuf message belongs."""
+    return lambda message: message if isinstance(message, bytes) else serialize(message)
 
 
 class RpcError(Exception):
@@ -248,7 +262,8 @@ class GcpEmulator:
             name: grpc.unary_unary_rpc_method_handler(
                 self._serve(name, fn),
                 request_deserializer=request.deserialize,
-                response_serializer=response.serialize if hasattr(response, "serialize") else response.SerializeToString,
+                response_serializer=_raw_or(response.serialize if hasattr(response, "serialize")
+                                            else response.SerializeToString),
             )
             for name, (fn, request, response) in methods.items()
         })
@@ -276,6 +291,8 @@ class GcpEmulator:
             if fault is Fault.HANG:
                 self.faults.hang()
                 context.abort(grpc.StatusCode.UNAVAILABLE, "hung request released")
+            if fault in PROTOBUF_FAULTS:
+                return PROTOBUF_FAULTS[fault]  # sent as is by `_raw_or`, in place of the real message
             try:
                 with self.lock:
                     return fn(request)

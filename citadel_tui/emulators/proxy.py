@@ -15,7 +15,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-from citadel_tui.emulators.faults import Fault, FaultInjector
+from citadel_tui.emulators.faults import GARBAGE, MANGLING, Fault, FaultInjector, mangle
 
 HOP_BY_HOP = {
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
@@ -142,7 +142,10 @@ def _handler_for(proxy: FaultProxy) -> Callable[..., BaseHTTPRequestHandler]:
             if fault is Fault.DROP:
                 self._drop()
                 return
-            if fault is not None:
+            if fault is Fault.MALFORMED:
+                self._malformed()
+                return
+            if fault is not None and fault not in MANGLING:
                 self._fault(fault)
                 return
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -151,6 +154,8 @@ def _handler_for(proxy: FaultProxy) -> Callable[..., BaseHTTPRequestHandler]:
             except OSError:
                 self.send_error(502, "target unreachable")
                 return
+            if fault is not None:
+                payload = mangle(fault, payload)
             self.send_response(status)
             for key, value in response_headers:
                 self.send_header(key, value)
@@ -168,6 +173,15 @@ def _handler_for(proxy: FaultProxy) -> Callable[..., BaseHTTPRequestHandler]:
                 self.send_header("Retry-After", str(proxy.retry_after))
             self.end_headers()
             self.wfile.write(payload)
+
+        def _malformed(self) -> None:
+            """A complete answer with a success status whose body is not the JSON it claims."""
+            dialect = proxy.dialect or detect_dialect(self.headers)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-amz-json-1.1" if dialect == "aws" else "application/json")
+            self.send_header("Content-Length", str(len(GARBAGE)))
+            self.end_headers()
+            self.wfile.write(GARBAGE)
 
         def _drop(self) -> None:
             """Start a chunked body, send one chunk, then close: a connection lost mid-response.

@@ -204,7 +204,10 @@ class AwsClient(StoreClient):
             if "Connection" in name or "Proxy" in name:
                 return errors.StoreUnavailableError(f"connection to AWS lost during {where} ({name})")
             return errors.SourceError(f"AWS SDK error during {where} ({name})")
-        return errors.MalformedResponseError(f"unexpected answer to {where} ({type(exc).__name__})")
+        return errors.MalformedResponseError(
+            f"unexpected answer to {where} ({type(exc).__name__}): the store, or a proxy in front of it, "
+            "sent a body Citadel cannot parse"
+        )
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -256,7 +256,10 @@ class AzureClient(StoreClient):
             return errors.StoreUnavailableError(f"the connection to {self._endpoint(action)} broke during {where}")
         if isinstance(exc, HttpResponseError):
             return self._translate_status(exc, action, resource, where)
-        return errors.MalformedResponseError(f"unexpected answer to {where} ({type(exc).__name__})")
+        return errors.MalformedResponseError(
+            f"unexpected answer to {where} ({type(exc).__name__}): the store, or a proxy in front of it, "
+            "sent a body Citadel cannot parse"
+        )
 
     def _translate_status(self, exc: HttpResponseError, action: str, resource: str, where: str) -> errors.SourceError:
         status = exc.status_code or 0

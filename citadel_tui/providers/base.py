@@ -18,6 +18,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import ClassVar, TypeVar
 
 from citadel_tui.core.cache import TTLCache
@@ -38,6 +39,9 @@ U = TypeVar("U")
 
 MAX_CONCURRENCY = 16
 """Bound on concurrent per-secret requests against one store."""
+UNREADABLE = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+"""What an adapter's parsing of a store answer raises when the answer lacks fields or has the
+wrong types: turned into MalformedResponseError at the Source boundary."""
 
 
 class StoreClient(ABC):
@@ -171,15 +175,31 @@ class Source:
         if cached is not None:
             return cached
         try:
-            if self.config.layout == "bundle":
-                secrets = self._bundle_inventory(fingerprint)
-            else:
-                secrets = self._per_key_inventory(fingerprint)
+            with self._parsing("list secrets"):
+                if self.config.layout == "bundle":
+                    secrets = self._bundle_inventory(fingerprint)
+                else:
+                    secrets = self._per_key_inventory(fingerprint)
         except AuthenticationError:
             self.invalidate()
             raise
         self.cache.set(want_values, secrets)
         return secrets
+
+    @contextmanager
+    def _parsing(self, action: str) -> Iterator[None]:
+        """Adapters read store answers field by field; an answer with missing fields or wrong
+        types must give the operator a per-store error, not a traceback. Only the exception's
+        class is named: its text may quote the answer, and an answer may hold a value."""
+        try:
+            yield
+        except UNREADABLE as exc:
+            raise MalformedResponseError(
+                f"{self.config.kind} store answered {action} with data Citadel cannot read "
+                f"({type(exc).__name__}: missing fields or wrong types); check that the configured "
+                "endpoint is the store itself and not a proxy, and that its API version is supported",
+                source=self.name, action=action,
+            ) from None
 
     def _per_key_inventory(self, fingerprint: Fingerprinter | None) -> tuple[SecretMeta, ...]:
         prefix = self.config.prefix
@@ -231,6 +251,10 @@ class Source:
 
     def read_value(self, key: str) -> str:
         """The store's current value for an env key (one field of the bundle, if bundled)."""
+        with self._parsing("read"):
+            return self._read_value(key)
+
+    def _read_value(self, key: str) -> str:
         if self.config.layout == "bundle":
             fields = self.read_bundle(self.secret_name(key))
             if key not in fields:
@@ -244,11 +268,12 @@ class Source:
     def read_values(self, keys: Iterable[str]) -> dict[str, str]:
         """Current values for several env keys: one read for a bundle, concurrent reads otherwise."""
         keys = list(keys)
-        if self.config.layout == "bundle":
-            fields = self.read_bundle(self.config.secret or "")
-            return {k: fields[k] for k in keys if k in fields}
-        values = self.client.map_concurrent(lambda k: self.client.read_value(self.secret_name(k)), keys)
-        return dict(zip(keys, values))
+        with self._parsing("read"):
+            if self.config.layout == "bundle":
+                fields = self.read_bundle(self.config.secret or "")
+                return {k: fields[k] for k in keys if k in fields}
+            values = self.client.map_concurrent(lambda k: self.client.read_value(self.secret_name(k)), keys)
+            return dict(zip(keys, values))
 
     def tags_for(self, key: str) -> dict[str, str]:
         return {ENV_KEY_TAG: key, "managed-by": "citadel"}

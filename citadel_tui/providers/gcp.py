@@ -152,6 +152,12 @@ class GcpClient(StoreClient):
     def read_value(self, name: str) -> str:
         version = f"{self._name(name)}/versions/latest"
         response = self._rpc("AccessSecretVersion", version, "access_secret_version", {"name": version})
+        if not response.name:  # Secret Manager always names the version it returns
+            raise errors.MalformedResponseError(
+                f"GCP answered AccessSecretVersion on {version} without the version's name; "
+                "check that `endpoint` points at Secret Manager",
+                source=self.config.name, action="AccessSecretVersion",
+            )
         try:
             return response.payload.data.decode("utf-8")
         except UnicodeDecodeError:
@@ -274,6 +280,11 @@ class GcpClient(StoreClient):
             return errors.ThrottledError(f"GCP throttled {where} (RESOURCE_EXHAUSTED)")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
             return errors.StoreTimeoutError(f"GCP did not answer {where} within {self.config.timeout_seconds:g}s")
+        if code is grpc.StatusCode.INTERNAL and "deserializ" in (exc.message or ""):
+            return errors.MalformedResponseError(
+                f"GCP answered {where} with bytes that are not a Secret Manager message; "
+                "check that `endpoint` points at Secret Manager and not another gRPC service"
+            )
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.INTERNAL, grpc.StatusCode.UNKNOWN):
             return errors.StoreUnavailableError(f"GCP failed {where} with {code.name}{detail}; try again later")
         return errors.SourceError(f"GCP refused {where} with {code.name if code else exc.code}{detail}")

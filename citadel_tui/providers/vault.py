@@ -170,13 +170,13 @@ class VaultClient(StoreClient):
         data = self._scan(f"{self.mount}/detailed-metadata/{self._full(folder)}")
         if data is None:
             return None
-        return {folder + key: info for key, info in (data.get("key_info") or {}).items()}
+        return {folder + key: info for key, info in data["key_info"].items()}  # absent: malformed answer
 
     def _scan_names(self, folder: str) -> list[str] | None:
         data = self._scan(f"{self.mount}/{self._full(folder)}")
         if data is None:
             return None
-        return [folder + key for key in data.get("keys") or [] if not key.endswith("/")]
+        return [folder + key for key in data["keys"] if not key.endswith("/")]  # absent: malformed answer
 
     def _list_tree(self, folder: str) -> list[str]:
         """Every secret name under `folder`: one LIST per folder, each level's folders concurrently."""
@@ -392,7 +392,10 @@ class VaultClient(StoreClient):
             return errors.StoreUnavailableError(f"cannot reach {self.url} ({type(exc).__name__}) during {where}")
         if isinstance(exc, hv.VaultError):
             return errors.SourceError(f"{self.url} refused {where} ({type(exc).__name__}){said_suffix}")
-        return errors.MalformedResponseError(f"unexpected answer to {where} ({type(exc).__name__})")
+        return errors.MalformedResponseError(
+            f"unexpected answer to {where} ({type(exc).__name__}): the store, or a proxy in front of it, "
+            "sent a body Citadel cannot parse"
+        )
 
     def _rejected_token(self) -> errors.AuthenticationError:
         return errors.AuthenticationError(
