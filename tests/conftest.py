@@ -37,12 +37,29 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+def reset_moto(url: str) -> None:
+    """Empty moto: every moto server of the test process shares one in-memory backend."""
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=5).read()
+
+
 @pytest.fixture
 def moto_url(moto_server: str) -> str:
     """The moto endpoint, emptied before each test."""
-    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
-    urllib.request.urlopen(request, timeout=5).read()
+    reset_moto(moto_server)
     return moto_server
+
+
+@pytest.fixture(scope="module")
+def demo_stack() -> Iterator[object]:
+    """The demo's four stores for one test module, with moto emptied before seeding and after,
+    so that modules seeding the same scenario do not collide."""
+    from citadel_tui.demo import DemoStack
+
+    with DemoStack() as stack:
+        reset_moto(stack.endpoints["aws"])
+        yield stack
+        reset_moto(stack.endpoints["aws"])
 
 
 @pytest.fixture

@@ -52,7 +52,7 @@ RUNS: list[str] = []
 
 
 @pytest.fixture(scope="module")
-def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+def scenario(tmp_path_factory: pytest.TempPathFactory, demo_stack: DemoStack) -> Iterator[Scenario]:
     root = tmp_path_factory.mktemp("scenario")
     log = io.StringIO()
     handler = logging.StreamHandler(log)
@@ -60,20 +60,20 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
     try:
-        with pytest.MonkeyPatch.context() as patch, DemoStack() as stack:
-            for name, value in stack.environment().items():
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in demo_stack.environment().items():
                 patch.setenv(name, value)
-            config_path = write_workspace(stack, root)
-            with FaultProxy(stack.endpoints["aws"]) as aws, FaultProxy(stack.bao.url) as vault:
-                text = config_path.read_text().replace(f'endpoint_url = "{stack.endpoints["aws"]}"',
+            config_path = write_workspace(demo_stack, root)
+            with FaultProxy(demo_stack.endpoints["aws"]) as aws, FaultProxy(demo_stack.bao.url) as vault:
+                text = config_path.read_text().replace(f'endpoint_url = "{demo_stack.endpoints["aws"]}"',
                                                         f'endpoint_url = "{aws.url}"')
-                text = re.sub(r"(\[\[source\]\]\n)", r"\1max_retries = 0\n", text.replace(stack.bao.url, vault.url))
+                text = re.sub(r"(\[\[source\]\]\n)", r"\1max_retries = 0\n", text.replace(demo_stack.bao.url, vault.url))
                 config_path.write_text(text)
                 values = tuple(line.split("=", 1)[1] for env in (".env", ".env.staging")
                                for line in (root / env).read_text().splitlines() if "=" in line)
-                yield Scenario(config_path, stack.environment(), values,
-                               {"aws": aws.injector, "vault": vault.injector, "azure": stack.azure.faults,
-                                "gcp": stack.gcp.faults}, log)
+                yield Scenario(config_path, demo_stack.environment(), values,
+                               {"aws": aws.injector, "vault": vault.injector, "azure": demo_stack.azure.faults,
+                                "gcp": demo_stack.gcp.faults}, log)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)

@@ -31,10 +31,11 @@ class Stores:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stores]:
+def stores(tmp_path_factory: pytest.TempPathFactory, demo_stack: DemoStack) -> Iterator[Stores]:
     """The demo's four stores; AWS (aws-prod only) and Vault behind fault proxies, no retries."""
     root = tmp_path_factory.mktemp("malformed")
-    with pytest.MonkeyPatch.context() as patch, DemoStack() as stack:
+    stack = demo_stack
+    with pytest.MonkeyPatch.context() as patch:
         for name, value in stack.environment().items():
             patch.setenv(name, value)
         config_path = write_workspace(stack, root)
