@@ -47,7 +47,6 @@ class Scenario:
                 assert form not in text, f"{form!r} leaked into: {text[:300]!r}"
 
 
-RUNS: list[str] = []
 """Names of the canary runs, counted for the report."""
 
 
@@ -90,7 +89,6 @@ def demo(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> Iterator[Scenar
 
 
 def cli(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    RUNS.append(" ".join(argv))
     code = main(list(argv))
     out, err = capfd.readouterr()
     return code, out, err
@@ -160,7 +158,6 @@ def test_exception_messages_and_tracebacks(demo: Scenario) -> None:
         finally:
             demo.injectors[store].clear()
             workspace.close()
-        RUNS.append(f"read_value {store} {fault.value}")
     for failure in failures:
         text = "".join(traceback.format_exception(failure))
         demo.assert_clean(str(failure), repr(failure), text)
@@ -185,13 +182,6 @@ def test_fingerprints_are_keyed_per_run(demo: Scenario) -> None:
             workspace.close()
         runs.append(({s.name: s.fingerprint for s in inventory.secrets},
                      {e.key: e.fingerprint for f in env_files for e in f.entries if e.fingerprint}))
-        RUNS.append("fingerprint run")
     (stores_a, env_a), (stores_b, env_b) = runs
     assert stores_a.keys() == stores_b.keys() and all(stores_a[k] != stores_b[k] for k in stores_a)
     assert env_a.keys() == env_b.keys() and all(env_a[k] != env_b[k] for k in env_a)
-
-
-def test_count_canary_runs() -> None:
-    """Not a check of its own: the count the suite's note reports (`-s` prints it)."""
-    print(f"canary runs: {len(RUNS)}")
-    assert RUNS
