@@ -21,8 +21,10 @@ if TYPE_CHECKING:  # imported where used, so `citadel --help` starts fast
 
     from citadel_tui.core.compare import Comparison
     from citadel_tui.core.config import Config
+    from citadel_tui.core.plan import Action
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
+MIGRATE_STEPS = ("create", "rotate", "schedule")
 FORMATS = ("text", "json", "markdown", "csv")
 STATUS_STYLE = {
     "missing": "bold red", "orphan": "magenta", "present": "green", "in-sync": "green",
@@ -48,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare .env files with secret stores and walk the migration to a vault.",
     )
     parser.add_argument("--version", action="version", version=f"citadel {__version__}")
+    parser.add_argument("--read-only", action="store_true", help="refuse every write to a store or to disk")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     tui = sub.add_parser("tui", help="open the dashboard (the default command)")
@@ -88,6 +91,23 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("--principal", help="who the policy is for (role ARN, service account, object id)")
     policy.add_argument("--prefix-wide", action="store_true", help="AWS: grant the prefix (PREFIX*) instead of exact ARNs")
 
+    migrate = sub.add_parser("migrate", help="plan and run one migration step; every action shown and confirmed")
+    _add_config(migrate)
+    migrate.add_argument("--step", required=True, choices=MIGRATE_STEPS, help="which checklist step to plan")
+    migrate.add_argument("--store", action="append", default=[], metavar="NAME",
+                         help="target source (repeatable; required for create, default: every source)")
+    migrate.add_argument("--key", action="append", default=[], metavar="KEY",
+                         help="create: only this env key (repeatable; default: the selected secret keys)")
+    migrate.add_argument("--dry-run", action="store_true", help="show the plan and run nothing")
+    migrate.add_argument("--yes-count", metavar="N",
+                         help="confirm every action shown; N must equal the number of actions (default: ask y/N each)")
+    migrate.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
+                         help="refuse every write (same as the global flag)")
+
+    journal = sub.add_parser("journal", help="print the journal of every write Citadel made")
+    _add_config(journal)
+    journal.add_argument("--format", choices=("text", "json"), default="text", help="text, or JSON lines")
+
     login = sub.add_parser("login", help="store a credential the tool needs in the OS keyring")
     login.add_argument("store", choices=["vault"], help="which store the credential is for")
     login.add_argument("--url", required=True, help="the Vault/OpenBao address, e.g. https://vault:8200")
@@ -126,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_policy(args)
         if args.command == "login":
             return run_login(args)
+        if args.command == "migrate":
+            return run_migrate(args)
+        if args.command == "journal":
+            return run_journal(args)
         return run_tui(args)
     except CitadelError as exc:
         print(f"citadel: {exc}", file=sys.stderr)
@@ -319,7 +343,72 @@ def run_login(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _writable_config(args: argparse.Namespace) -> Config:
+    """The configuration, read-only when `--read-only` was given (the Executor then refuses writes)."""
+    from dataclasses import replace
+
+    config = resolve_config(getattr(args, "config", None))
+    return replace(config, read_only=True) if args.read_only else config
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """Exit 0 when every action ran and verified, 1 when one was declined or failed."""
+    from citadel_tui.migration import Migration
+    from citadel_tui.workspace import Workspace
+
+    if args.step == "create" and not args.store:
+        raise UsageError("--step create needs --store NAME (the store to create the secrets in)")
+    workspace = Workspace(_writable_config(args))
+    try:
+        migration = Migration(workspace)
+        stores = args.store or None
+        if args.step == "create":
+            plan = migration.plan_creates(args.store, args.key or None)
+        elif args.step == "rotate":
+            plan = migration.plan_rotations(stores)
+        else:
+            plan = migration.plan_schedules(stores)
+        print(f"{len(plan)} action(s) planned for step {args.step}:")
+        for number, action in enumerate(plan, 1):
+            print(f"  {number}. {action.describe()}")
+        if args.dry_run or not plan:
+            return EXIT_OK
+        if args.yes_count is not None and not Migration.confirm_all(args.yes_count, plan):
+            raise UsageError(f"--yes-count {args.yes_count}: type the number of actions shown ({len(plan)}) to confirm them all")
+        outcomes = migration.run(plan, (lambda action: True) if args.yes_count is not None else _ask)
+    finally:
+        workspace.close()
+    for outcome in outcomes:
+        print(f"{outcome.state:<9} {outcome.action.describe()}" + (f": {outcome.detail}" if outcome.detail else ""))
+    return EXIT_OK if all(o.state in ("verified", "skipped") for o in outcomes) else EXIT_FINDINGS
+
+
+def _ask(action: Action) -> bool:
+    """One y/N question per action on the terminal; no answer (end of input) is no."""
+    print(f"{action.describe()}\n  run it? [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline()
+    print()
+    return answer.strip().lower() in ("y", "yes")
+
+
+def run_journal(args: argparse.Namespace) -> int:
+    import json
+    from dataclasses import asdict
+
+    from citadel_tui.core.journal import Journal
+    from citadel_tui.migration import citadel_folder
+
+    for entry in Journal(citadel_folder(resolve_config(args.config)) / "journal.jsonl").entries():
+        if args.format == "json":
+            print(json.dumps(asdict(entry), ensure_ascii=False))
+        else:
+            detail = f"  ({entry.detail})" if entry.detail else ""
+            print(f"{entry.at}  {entry.user}  {entry.step}: {entry.action} {entry.target} in {entry.store}  "
+                  f"{entry.outcome}{detail}")
+    return EXIT_OK
+
+
 def run_tui(args: argparse.Namespace) -> int:
     from citadel_tui.tui.app import run_app
 
-    return run_app(resolve_config(getattr(args, "config", None)))
+    return run_app(_writable_config(args))

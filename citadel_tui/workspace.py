@@ -7,16 +7,20 @@ The CLI calls `load_all()`; the dashboard calls `load()` per store from its work
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from pathlib import Path
+
+from dotenv.parser import parse_stream
 
 from citadel_tui.core.classify import SECRET
 from citadel_tui.core.compare import Comparison, compare
 from citadel_tui.core.config import Config, SourceConfig
-from citadel_tui.core.envfile import EnvFile, read_env_file
+from citadel_tui.core.envfile import EnvFile, _read_text, read_env_file
 from citadel_tui.core.errors import CitadelError, EnvFileError
 from citadel_tui.core.fingerprint import Fingerprinter
 from citadel_tui.core.model import Inventory
@@ -51,6 +55,17 @@ class Workspace:
             except EnvFileError as exc:
                 failures.append(exc)
         return files, failures
+
+    def env_value(self, path: Path, key: str) -> str:
+        """One key's value, read from the file at this moment (the last binding wins, as in
+        python-dotenv), for the one write that needs it. Same guarded read as the inventory."""
+        value = None
+        for binding in parse_stream(io.StringIO(_read_text(path))):
+            if binding.key == key and not binding.error:
+                value = binding.value
+        if not value:
+            raise EnvFileError(f"{path}: no value for {key} any more; reload the inventory and plan again")
+        return value
 
     def source(self, name: str) -> Source:
         with self._lock:

@@ -64,6 +64,9 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 """Inclusive bounds of numeric source keys: beyond them a value is a typo, not a choice."""
 MAX_POLICY_DAYS = 36500
+POLICY_LIMITS = {"rotation_period_days": (30, 90)}
+"""Policy keys with their own bounds: a schedule shorter than a month or longer than a quarter
+is refused, as the migration checklist prescribes."""
 URL_KEYS = ("url", "vault_url", "endpoint_url", "management_url", "authority_host")
 REQUIRED_KIND_KEYS = {"aws": (), "gcp": ("project",), "azure": ("vault_url",), "vault": ("url",)}
 
@@ -187,13 +190,15 @@ def _typed(where: str, label: str, value: Any, kind: type) -> Any:
 def _parse_policy(where: str, table: Any) -> Policy:
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: [policy] must be a table")
-    allowed = {"stale_after_days", "rotation_window_days", "unused_after_days"}
+    allowed = {"stale_after_days", "rotation_window_days", "unused_after_days", "rotation_period_days"}
     _check_keys(where, "policy", table, allowed)
     values = {}
     for key, value in table.items():
         days = _typed(where, f"policy.{key}", value, int)
-        if not 1 <= days <= MAX_POLICY_DAYS:
-            raise ConfigError(f"{where}: policy.{key} must be a positive number of days up to {MAX_POLICY_DAYS}, got {days}")
+        low, high = POLICY_LIMITS.get(key, (1, MAX_POLICY_DAYS))
+        if not low <= days <= high:
+            allowed_days = f"from {low} to {high}" if key in POLICY_LIMITS else f"a positive number of days up to {high}"
+            raise ConfigError(f"{where}: policy.{key} must be {allowed_days}, got {days}")
         values[key] = days
     return Policy(**values)
 

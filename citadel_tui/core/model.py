@@ -76,3 +76,5 @@ class Policy:
     stale_after_days: int = 90
     rotation_window_days: int = 14
     unused_after_days: int = 90
+    rotation_period_days: int = 30
+    """The schedule Citadel configures on migrated secrets (step 7)."""

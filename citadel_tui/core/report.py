@@ -5,11 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
 from citadel_tui.core.compare import Comparison, Row
+from citadel_tui.core.envfile import EnvFile
 
 
 def iso(value: datetime | None) -> str | None:
@@ -119,4 +121,56 @@ def to_markdown(comparison: Comparison, env_errors: list[str] | None = None) -> 
             f"| {_md(row.key)} | {_md(where)} | {_md(row.source)} | "
             f"{_md(row.secret.name if row.secret else '')} | {', '.join(row.statuses)} |"
         )
+    return "\n".join(lines) + "\n"
+
+
+# -- the migration inventory (step 1): keys of the .env files, never a value ------------------
+
+INVENTORY_COLUMNS = ("key", "environment", "env_file", "line", "class", "problems")
+
+
+def inventory_rows(env_files: Sequence[EnvFile]) -> list[dict[str, Any]]:
+    """One row per key of each .env file, with the kinds of problems found on it."""
+    return [
+        {
+            "key": entry.key,
+            "environment": env.environment,
+            "env_file": str(env.path),
+            "line": entry.line,
+            "class": entry.klass,
+            "problems": list(dict.fromkeys(p.kind for p in env.problems_for(entry.key))),
+        }
+        for env in env_files
+        for entry in env.entries
+    ]
+
+
+def inventory_problems(env_files: Sequence[EnvFile]) -> list[dict[str, Any]]:
+    return [{"env_file": str(env.path), "line": p.line, "kind": p.kind, "message": p.message}
+            for env in env_files for p in env.problems]
+
+
+def inventory_json(env_files: Sequence[EnvFile], generated_at: datetime) -> str:
+    return json.dumps({"generated_at": iso(generated_at), "keys": inventory_rows(env_files),
+                       "problems": inventory_problems(env_files)}, indent=2) + "\n"
+
+
+def inventory_csv(env_files: Sequence[EnvFile]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=INVENTORY_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in inventory_rows(env_files):
+        writer.writerow({k: _csv_safe(" ".join(v) if k == "problems" else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+def inventory_markdown(env_files: Sequence[EnvFile], generated_at: datetime) -> str:
+    lines = [f"# Citadel inventory — {generated_at:%Y-%m-%d %H:%M} UTC", "",
+             "| key | environment | env file | line | class | problems |", "|---|---|---|---|---|---|"]
+    lines += [f"| {_md(r['key'])} | {_md(r['environment'])} | {_md(r['env_file'])} | {r['line']} | "
+              f"{r['class']} | {', '.join(r['problems'])} |" for r in inventory_rows(env_files)]
+    problems = inventory_problems(env_files)
+    if problems:
+        lines += ["", "## .env problems", ""]
+        lines += [f"- `{_md(p['env_file'])}:{p['line']}` {p['kind']}: {_md(p['message'])}" for p in problems]
     return "\n".join(lines) + "\n"

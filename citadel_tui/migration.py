@@ -1,0 +1,688 @@
+"""The migration checklist's engine: plans, runs and proves each step for one workspace.
+
+The dashboard and `citadel migrate` both drive a `Migration`. Every write it makes (store or
+disk) is an `Action` run by core.plan.Executor, so it is shown, confirmed, journaled
+(`.citadel/journal.jsonl`), verified and resumable. Checklist decisions live in
+`.citadel/state.json`. A value is read from its .env file at the moment of the write, handed to
+the store and dropped: plans, the journal, the state and exports hold names and fingerprints only.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from citadel_tui.core import checklist, report
+from citadel_tui.core.checklist import STEPS, ChecklistState, Step
+from citadel_tui.core.classify import SECRET
+from citadel_tui.core.compare import Row
+from citadel_tui.core.config import Config, SourceConfig
+from citadel_tui.core.envfile import EnvFile, read_env_file
+from citadel_tui.core.errors import CitadelError, MalformedResponseError, ReadOnlyError, SecretNotFoundError
+from citadel_tui.core.journal import Journal
+from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
+from citadel_tui.core.naming import plan_names
+from citadel_tui.core.plan import Action, Check, Executor, Outcome
+from citadel_tui.core.securefiles import write_private
+from citadel_tui.providers import Source
+from citadel_tui.workspace import Workspace
+
+CITADEL_DIR = ".citadel"
+EXPORT_SUFFIXES = {"markdown": "md", "json": "json", "csv": "csv"}
+PENDING = ("confirmed", "started", "done")
+"""Journal outcomes of an action interrupted before its verification: re-checked, never repeated blindly."""
+SKIPPED_DIRS = {".git", CITADEL_DIR, "node_modules"}
+BUNDLE_TAGS = {"managed-by": "citadel"}
+
+
+def citadel_folder(config: Config) -> Path:
+    """`.citadel/` next to citadel.toml: the project's state, journal and exports."""
+    return (config.path.parent if config.path else Path.cwd()) / CITADEL_DIR
+
+
+class MigrationError(CitadelError):
+    """A migration step cannot be planned or run as asked."""
+
+
+class ValueChangedError(MigrationError):
+    """A .env value changed between the plan being shown and the write: the operator confirmed another value."""
+
+
+class DeleteBlockedError(MigrationError):
+    """A .env file still holds secret keys that are not migrated and rotated."""
+
+
+@dataclass(frozen=True)
+class EnvValue:
+    """Where one key's value comes from and what it looked like when the plan was made. No value."""
+
+    key: str
+    path: Path
+    klass: str
+    fingerprint: str
+    length: int
+
+
+@dataclass(frozen=True)
+class Migrated:
+    """A selected key held by a store, with the store's metadata and the fingerprint of its value."""
+
+    source: str
+    environment: str
+    key: str
+    meta: SecretMeta
+    env: EnvValue | None
+    """The .env value of the source's environment; None once the file is gone."""
+
+    @property
+    def burned(self) -> bool:
+        return self.env is not None and self.meta.fingerprint is not None and self.meta.fingerprint != self.env.fingerprint
+
+
+@dataclass(frozen=True)
+class EnvFileReport:
+    path: Path
+    git_ignored: bool | None
+    """None when the project is not a git work tree (or git is not installed)."""
+    commits: tuple[str, ...]
+    """Abbreviated hashes of every commit, on any branch, that contains the file."""
+    secret_keys: tuple[str, ...]
+    migrated: tuple[str, ...]
+    rotated: tuple[str, ...]
+
+    def blocking(self) -> str:
+        """Why the file may not be deleted yet; empty when it may."""
+        unmigrated = [k for k in self.secret_keys if k not in self.migrated]
+        unrotated = [k for k in self.secret_keys if k in self.migrated and k not in self.rotated]
+        reasons = []
+        if unmigrated:
+            reasons.append(f"not migrated: {', '.join(unmigrated)} (step 2)")
+        if unrotated:
+            reasons.append(f"not proven rotated: {', '.join(unrotated)} (step 5)")
+        return "; ".join(reasons)
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    step: Step
+    state: str
+    open_items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class _Handler:
+    perform: Callable[[Action], None]
+    check: Callable[[Action], tuple[Check, str]]
+
+
+class Migration:
+    """The nine steps for one workspace; state and journal live in `<config dir>/.citadel/`."""
+
+    def __init__(self, workspace: Workspace, *, read_only: bool = False) -> None:
+        self.workspace = workspace
+        self.read_only = read_only or workspace.config.read_only
+        self.folder = citadel_folder(workspace.config)
+        self.root = self.folder.parent
+        """The project: where `.env*` files are looked for and git is asked."""
+        self.state_path = self.folder / "state.json"
+        self.journal = Journal(self.folder / "journal.jsonl")
+        self.state = ChecklistState.load(self.state_path)
+        self.staging_results: dict[str, bool] | None = None
+        self.burn_results: dict[str, bool] | None = None
+        self.audit_results: dict[str, AuditStatus] | None = None
+        self._planned: dict[str, tuple[EnvValue, ...]] = {}
+        self._handlers = {
+            "create": _Handler(self._perform_create, self._check_create),
+            "add-version": _Handler(self._perform_rotation, self._check_burned),
+            "rotate-now": _Handler(self._perform_rotation, self._check_burned),
+            "configure-rotation": _Handler(self._perform_schedule, self._check_schedule),
+            "delete-file": _Handler(self._perform_delete, self._check_delete),
+        }
+
+    # -- running plans ---------------------------------------------------------------------
+
+    def run(self, actions: Sequence[Action], confirm: Callable[[Action], bool], *, dry_run: bool = False) -> list[Outcome]:
+        """Run the confirmed actions through the Executor. A dry run journals and writes nothing."""
+        if dry_run:
+            return [Outcome(action, "planned", action.describe()) for action in actions]
+        unknown = [a.describe() for a in actions if a.id not in self._planned]
+        if unknown:
+            raise MigrationError(f"not planned by this migration: {'; '.join(unknown)}; plan the step again")
+        if self.read_only and actions:
+            raise ReadOnlyError(
+                f"read-only mode (read_only = true in citadel.toml, or --read-only): refusing to run "
+                f"{len(actions)} action(s); nothing was written"
+            )
+        outcomes = Executor(self.journal, self._perform, self._check, read_only=self.read_only).run(actions, confirm)
+        self._touch({a.step for a in actions})
+        return outcomes
+
+    @staticmethod
+    def confirm_all(count_typed: str, actions: Sequence[Action]) -> bool:
+        """"Confirm all shown" holds only when the operator typed the number of actions shown."""
+        return count_typed.strip() == str(len(actions))
+
+    def _perform(self, action: Action) -> None:
+        self._handlers[action.kind].perform(action)
+
+    def _check(self, action: Action) -> tuple[Check, str]:
+        return self._handlers[action.kind].check(action)
+
+    # -- step 1: inventory -----------------------------------------------------------------
+
+    def export_inventory(self, fmt: str) -> Path:
+        """Write the inventory (keys, files, lines, class, problems; never values) to `.citadel/exports/`."""
+        if fmt not in EXPORT_SUFFIXES:
+            raise MigrationError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_SUFFIXES)}")
+        env_files = self._env_files()
+        now = self.workspace.clock()
+        text = {
+            "markdown": lambda: report.inventory_markdown(env_files, now),
+            "json": lambda: report.inventory_json(env_files, now),
+            "csv": lambda: report.inventory_csv(env_files),
+        }[fmt]()
+        path = self.folder / "exports" / f"inventory-{now:%Y%m%dT%H%M%S}.{EXPORT_SUFFIXES[fmt]}"
+        write_private(path, text)
+        return path
+
+    def review_inventory(self) -> None:
+        self.state.reviewed_inventory = True
+        self._save()
+
+    def accept_problem(self, problem_id: str) -> None:
+        """Accept one .env problem (`path:line:kind`, see core.checklist.problem_id) instead of fixing it."""
+        self.state.accept(problem_id)
+        self._save()
+
+    def select_keys(self, keys: Iterable[str] | None) -> None:
+        """The keys to migrate; None means every secret-class key."""
+        self.state.selected_keys = sorted(set(keys)) if keys is not None else None
+        self._save()
+
+    # -- step 2: create ----------------------------------------------------------------------
+
+    def plan_creates(self, store_names: Sequence[str], keys: Sequence[str] | None = None) -> list[Action]:
+        """A create action for every selected key (or `keys`) missing from each store.
+
+        Names are mapped for every store before anything is planned: a collision or impossible name
+        raises NamingError. An action interrupted in an earlier run is planned again, to be re-checked."""
+        sources = [self._source(name) for name in store_names]
+        wanted = {s.name: self._wanted(s.config, keys) for s in sources}
+        names = {s.name: self._names(s, wanted[s.name]) for s in sources}
+        last = self.journal.last_outcomes()
+        actions: list[Action] = []
+        for source in sources:
+            present = {m.key for m in source.inventory(refresh=True)}
+            for target, values in names[source.name].items():
+                missing = [v for v in values if v.key not in present]
+                pending = last.get(Action("create", "create", source.name, target).id) in PENDING
+                chosen = missing or (values if pending else [])
+                if chosen:
+                    action = self._create_action(source, target, chosen, target_exists=len(missing) < len(values))
+                    actions.append(self._plan(action, chosen))
+        self._remember_selection(v.key for values in wanted.values() for v in values)
+        return actions
+
+    def _wanted(self, config: SourceConfig, keys: Sequence[str] | None) -> list[EnvValue]:
+        values = self._env_values(config.environment, selected_only=keys is None)
+        if keys is None:
+            return list(values.values())
+        unknown = [k for k in keys if k not in values]
+        if unknown:
+            raise MigrationError(
+                f"no value for {', '.join(unknown)} in the {config.environment!r} .env files of source "
+                f"{config.name!r}; pick keys from the inventory"
+            )
+        return [values[k] for k in keys]
+
+    @staticmethod
+    def _names(source: Source, values: list[EnvValue]) -> dict[str, list[EnvValue]]:
+        """Target secret name -> the keys it holds (all of them for a bundle)."""
+        if source.config.layout == "bundle":
+            return {source.secret_name(""): values} if values else {}
+        names = plan_names(source.config.kind, source.config.prefix, [v.key for v in values])
+        return {names[v.key]: [v] for v in values}
+
+    @staticmethod
+    def _create_action(source: Source, target: str, values: list[EnvValue], *, target_exists: bool) -> Action:
+        if source.config.layout == "bundle":
+            layout = "bundle: adds only missing fields to the existing JSON" if target_exists else "bundle: new JSON secret"
+            tags = BUNDLE_TAGS
+        else:
+            layout, tags = "per-key", source.tags_for(values[0].key)
+        facts = [("layout", layout), ("tags", ", ".join(f"{k}={v}" for k, v in tags.items()))]
+        for value in values:
+            facts += [(f"{value.key} from", value.path.name), (f"{value.key} fingerprint", value.fingerprint),
+                      (f"{value.key} length", str(value.length))]
+        return Action("create", "create", source.name, target, tuple(facts))
+
+    def _perform_create(self, action: Action) -> None:
+        source = self.workspace.source(action.store)
+        values = {planned.key: self._fresh_value(planned) for planned in self._planned[action.id]}
+        try:
+            if source.config.layout == "bundle":
+                self._write_bundle(source, action.target, values, replace=False)
+            else:
+                [(key, value)] = values.items()
+                source.client.create_secret(action.target, value, source.tags_for(key))
+        finally:
+            source.invalidate()
+
+    def _check_create(self, action: Action) -> tuple[Check, str]:
+        source = self.workspace.source(action.store)
+        planned = self._planned[action.id]
+        try:
+            if source.config.layout == "bundle":
+                stored = source.read_bundle(action.target)
+            else:
+                stored = {planned[0].key: source.client.read_value(action.target)}
+        except SecretNotFoundError:
+            return Check.ABSENT, f"{action.target!r} is not in {action.store}"
+        fingerprint = self.workspace.fingerprint
+        conflicts = [p.key for p in planned if p.key in stored and fingerprint(stored[p.key]) != p.fingerprint]
+        if conflicts:
+            return Check.CONFLICT, (f"{', '.join(conflicts)} already in {action.target!r} with another value; "
+                                    "Citadel never overwrites it")
+        missing = [p.key for p in planned if p.key not in stored]
+        if missing:
+            return Check.ABSENT, f"{', '.join(missing)} not in {action.target!r} yet"
+        return Check.DONE, "present with the fingerprint shown"
+
+    # -- step 4: staging ---------------------------------------------------------------------
+
+    def verify_staging(self, environment: str = "staging") -> dict[str, bool]:
+        """Per migrated key of the staging .env files: do the staging stores hold that value?"""
+        values = self._env_values(environment)
+        stores = [c.name for c in self.workspace.config.sources if c.environment == environment]
+        if not values or not stores:
+            raise MigrationError(
+                f"staging needs [[env]] and [[source]] entries with environment = {environment!r} "
+                f"(found {len(values)} key(s) and {len(stores)} store(s))"
+            )
+        matches: dict[str, list[bool]] = {key: [] for key in values}
+        for item in self._migrated(stores):
+            if item.key in matches:
+                matches[item.key].append(item.meta.fingerprint == values[item.key].fingerprint)
+        self.staging_results = {key: bool(found) and all(found) for key, found in matches.items()}
+        return self.staging_results
+
+    # -- step 5: rotate ----------------------------------------------------------------------
+
+    def plan_rotations(self, store_names: Sequence[str] | None = None) -> list[Action]:
+        """Per migrated secret whose store value still equals the .env value: AWS secrets with a
+        rotation Lambda are rotated by it; every other gets a new random version nobody sees."""
+        last = self.journal.last_outcomes()
+        actions = []
+        for item in self._migrated(store_names):
+            if item.env is None:
+                continue
+            lambda_arn = item.meta.details.get("rotation_lambda")
+            kind = "rotate-now" if lambda_arn else "add-version"
+            facts = (("how", f"rotation Lambda {lambda_arn}" if lambda_arn else "new random value (never shown)"),
+                     ("burn proof", f".env fingerprint {item.env.fingerprint} must no longer match"))
+            action = Action("rotate", kind, item.source, item.meta.name, facts)
+            if not item.burned or last.get(action.id) in PENDING:
+                actions.append(self._plan(action, [item.env]))
+        return actions
+
+    def burn_proof(self) -> dict[str, bool]:
+        """Per migrated key: the store's current value differs from the .env value (every store
+        holding it). Where the .env file is gone, a verified rotation in the journal is the proof."""
+        rotated = self._journal_rotated()
+        results: dict[str, bool] = {}
+        for item in self._migrated():
+            burned = item.burned if item.env is not None else (item.source, item.meta.name) in rotated
+            results[item.key] = results.get(item.key, True) and burned
+        self.burn_results = results
+        return results
+
+    def _perform_rotation(self, action: Action) -> None:
+        source = self.workspace.source(action.store)
+        try:
+            if action.kind == "rotate-now":
+                rotate_now = getattr(source.client, "rotate_now", None)
+                if rotate_now is None:
+                    raise MigrationError(f"{action.store} cannot rotate on demand; plan the rotation again")
+                rotate_now(action.target)
+            elif source.config.layout == "bundle":
+                [planned] = self._planned[action.id]
+                self._write_bundle(source, source.secret_name(planned.key), {planned.key: secrets.token_urlsafe(32)},
+                                   replace=True)
+            else:
+                source.client.add_version(action.target, secrets.token_urlsafe(32))
+        finally:
+            source.invalidate()
+
+    def _check_burned(self, action: Action) -> tuple[Check, str]:
+        [planned] = self._planned[action.id]
+        stored = self.workspace.source(action.store).read_value(planned.key)
+        if self.workspace.fingerprint(stored) == planned.fingerprint:
+            return Check.ABSENT, "the store still holds the .env value"
+        return Check.DONE, "burned: the store's value no longer matches the .env value"
+
+    def _journal_rotated(self) -> set[tuple[str, str]]:
+        return {(e.store, e.target) for e in self.journal.entries() if e.step == "rotate" and e.outcome == "verified"}
+
+    # -- step 6: remove .env files -----------------------------------------------------------
+
+    def env_file_report(self) -> list[EnvFileReport]:
+        """Every `.env*` file under the project: git status, history, and its keys' migration."""
+        found = sorted(p for p in self.root.rglob(".env*")
+                       if p.is_file() and not SKIPPED_DIRS.intersection(p.relative_to(self.root).parts))
+        stored = self._migrated()
+        return [self._file_report(path, stored) for path in found]
+
+    def plan_delete(self, path: Path) -> Action:
+        """Deleting a .env file: allowed only once each of its secret keys is migrated and burned."""
+        file_report = self._file_report(path, self._migrated())
+        blocking = file_report.blocking()
+        if blocking:
+            raise DeleteBlockedError(f"{path.name} cannot be deleted yet: {blocking}")
+        facts = (("secret keys", ", ".join(file_report.secret_keys) or "none"),
+                 ("git-ignored", {True: "yes", False: "NO", None: "not a git work tree"}[file_report.git_ignored]),
+                 ("in git history", ", ".join(file_report.commits) or "no commit"),
+                 ("confirm by typing", path.name))
+        return self._plan(Action("remove-env", "delete-file", "disk", str(path), facts), ())
+
+    @staticmethod
+    def confirm_delete(typed: str, action: Action) -> bool:
+        """A file is deleted only when the operator typed its exact name."""
+        return typed.strip() == Path(action.target).name
+
+    def _file_report(self, path: Path, stored: list[Migrated]) -> EnvFileReport:
+        """Its secret keys holding a real value (placeholders in a `.env.example` hold none) are
+        migrated when a store of the file's environment (any store, for a file not configured)
+        holds them, and rotated when no store at all still holds the file's value."""
+        environment = next((e.environment for e in self.workspace.config.envs if e.path == path), None)
+        env = read_env_file(path, environment or "", self.workspace.fingerprint)
+        no_value = {p.key for p in env.problems if p.kind in ("placeholder", "empty-value")}
+        entries = {e.key: e for e in env.entries if e.key not in no_value and self._is_selected(e.key, e.klass)}
+        migrated = {i.key for i in stored if environment in (None, i.environment)}
+        kept = {i.key for i in stored if i.key in entries and i.meta.fingerprint == entries[i.key].fingerprint}
+        return EnvFileReport(
+            path=path,
+            git_ignored=self._git_ignored(path),
+            commits=self._git_commits(path),
+            secret_keys=tuple(entries),
+            migrated=tuple(k for k in entries if k in migrated),
+            rotated=tuple(k for k in entries if k in migrated and k not in kept),
+        )
+
+    def _git(self, *args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(["git", "-C", str(self.root), *args], capture_output=True, text=True, timeout=30,
+                                  check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+
+    def _git_ignored(self, path: Path) -> bool | None:
+        result = self._git("check-ignore", "-q", "--", str(path))
+        return {0: True, 1: False}.get(result.returncode) if result else None
+
+    def _git_commits(self, path: Path) -> tuple[str, ...]:
+        result = self._git("log", "--all", "--format=%h", "--", str(path))
+        return tuple(result.stdout.split()) if result and result.returncode == 0 else ()
+
+    @staticmethod
+    def _perform_delete(action: Action) -> None:
+        try:
+            Path(action.target).unlink()
+        except OSError as exc:
+            raise MigrationError(f"cannot delete {action.target}: {exc.strerror}") from None
+
+    @staticmethod
+    def _check_delete(action: Action) -> tuple[Check, str]:
+        if Path(action.target).exists():
+            return Check.ABSENT, "the file is still there"
+        return Check.DONE, "deleted"
+
+    # -- step 7: schedule --------------------------------------------------------------------
+
+    def plan_schedules(self, store_names: Sequence[str] | None = None) -> list[Action]:
+        """configure_rotation for every migrated secret without a schedule, period from the policy."""
+        period = self.workspace.config.policy.rotation_period_days
+        targets: dict[tuple[str, str], list[str]] = {}
+        for item in self._migrated(store_names):
+            if item.meta.next_rotation is None and not item.meta.rotation_enabled:
+                name = self.workspace.source(item.source).secret_name(item.key)
+                targets.setdefault((item.source, name), []).append(item.key)
+        return [self._plan(Action("schedule", "configure-rotation", store, name,
+                                  (("every", f"{period} days"), ("keys", ", ".join(keys)))), ())
+                for (store, name), keys in targets.items()]
+
+    def _perform_schedule(self, action: Action) -> None:
+        source = self.workspace.source(action.store)
+        try:
+            source.client.configure_rotation(action.target, self.workspace.config.policy.rotation_period_days)
+        finally:
+            source.invalidate()
+
+    def _check_schedule(self, action: Action) -> tuple[Check, str]:
+        metas = [m for m in self.workspace.source(action.store).inventory(refresh=True)
+                 if m.name.split("#")[0] == action.target]
+        if not metas:
+            return Check.CONFLICT, f"{action.target!r} is no longer in {action.store}"
+        if all(m.rotation_enabled or m.next_rotation is not None for m in metas):
+            return Check.DONE, "rotation scheduled"
+        return Check.ABSENT, "no rotation schedule yet"
+
+    # -- step 8: audit -----------------------------------------------------------------------
+
+    def audit_statuses(self) -> dict[str, AuditStatus]:
+        """Every store's audit-logging status, asked concurrently; a failure is UNKNOWN with why."""
+        configs = self.workspace.config.sources
+        if not configs:
+            return {}
+        with ThreadPoolExecutor(max_workers=len(configs)) as pool:
+            statuses = list(pool.map(self._audit_one, configs))
+        self.audit_results = {c.name: s for c, s in zip(configs, statuses)}
+        return self.audit_results
+
+    def _audit_one(self, config: SourceConfig) -> AuditStatus:
+        try:
+            return self.workspace.source(config.name).client.audit_status()
+        except CitadelError as exc:
+            return AuditStatus(AuditState.UNKNOWN, str(exc))
+
+    def audit_guidance(self, store: str) -> str:
+        """What the operator runs to turn audit logging on for this store (Citadel does not change it)."""
+        config = self._source(store).config
+        guidance = {
+            "aws": lambda: (
+                "Secrets Manager reads (GetSecretValue) are CloudTrail management events. Create a trail "
+                "and start it:\n"
+                "  aws cloudtrail create-trail --name citadel-audit --s3-bucket-name BUCKET "
+                f"--is-multi-region-trail --region {config.option('region', 'REGION')}\n"
+                "  aws cloudtrail start-logging --name citadel-audit"),
+            "gcp": lambda: (
+                "Turn on Data Access audit logs (DATA_READ, DATA_WRITE, ADMIN_READ) for "
+                "secretmanager.googleapis.com:\n"
+                f"  gcloud projects get-iam-policy {config.option('project')} --format=yaml > policy.yaml\n"
+                "  # add under auditConfigs:\n"
+                "  #   - service: secretmanager.googleapis.com\n"
+                "  #     auditLogConfigs: [{logType: ADMIN_READ}, {logType: DATA_READ}, {logType: DATA_WRITE}]\n"
+                f"  gcloud projects set-iam-policy {config.option('project')} policy.yaml"),
+            "azure": lambda: (
+                "Send the vault's AuditEvent logs somewhere with a diagnostic setting:\n"
+                "  az monitor diagnostic-settings create --name citadel-audit "
+                f"--resource {config.option('vault_resource_id', 'VAULT_RESOURCE_ID')} "
+                "--logs '[{\"category\":\"AuditEvent\",\"enabled\":true}]' --workspace LOG_ANALYTICS_WORKSPACE_ID"),
+            "vault": lambda: (
+                "OpenBao enables audit devices only from its server configuration: add a stanza and restart\n"
+                "  audit \"file\" \"citadel\" {\n    options { file_path = \"/var/log/openbao/audit.log\" }\n  }\n"
+                f"HashiCorp Vault: VAULT_ADDR={config.option('url')} vault audit enable file "
+                "file_path=/var/log/vault/audit.log"),
+        }
+        return guidance[config.kind]()
+
+    # -- step 9: emergency -------------------------------------------------------------------
+
+    def confirm_runbook_saved(self, path: Path) -> None:
+        """The operator confirms the break-glass runbook is saved (at `path`, which must exist)."""
+        if not path.is_file():
+            raise MigrationError(f"{path}: no such file; save the runbook there first")
+        self.state.runbook_saved = str(path)
+        self._save()
+
+    # -- the checklist -----------------------------------------------------------------------
+
+    def step_status(self, usage_ids: Sequence[str] | None = None) -> dict[str, StepStatus]:
+        """What is still open per step, judged by core.checklist; step states are persisted.
+
+        Staging, rotate, code and audit are judged from the last verification of this session
+        (`verify_staging`, `burn_proof`, `audit_statuses`, `usage_ids`); before one runs, a step
+        keeps its saved state."""
+        env_files = self._env_files()
+        rows = self._rows()
+        found = {
+            "inventory": checklist.inventory_open(self.state, env_files),
+            "create": checklist.create_open(self.state, rows),
+            "code": self._judged("code", usage_ids, lambda ids: checklist.code_open(self.state, ids)),
+            "staging": self._judged("staging", self.staging_results, checklist.results_open),
+            "rotate": self._judged("rotate", self.burn_results, checklist.results_open),
+            "remove-env": [f"{r.path}: holds migrated keys {', '.join(r.migrated)}"
+                           for r in self.env_file_report() if r.migrated],
+            "schedule": checklist.schedule_open(self.state, rows),
+            "audit": self._judged("audit", self.audit_results, checklist.audit_open),
+            "emergency": checklist.emergency_open(self.state),
+        }
+        touched = {e.step for e in self.journal.entries()}
+        statuses = {}
+        for step in STEPS:
+            open_items = tuple(found[step.id])
+            state = "done" if not open_items else (
+                "in-progress" if step.id in touched or self.state.steps[step.id] != "todo" else "todo")
+            self.state.set_step(step.id, state)
+            statuses[step.id] = StepStatus(step, state, open_items)
+        self._save()
+        return statuses
+
+    def _judged(self, step_id: str, facts: Any, judge: Callable[[Any], list[str]]) -> list[str]:
+        if facts is not None:
+            return judge(facts)
+        return [] if self.state.steps[step_id] == "done" else [f"{step_id}: not verified in this session"]
+
+    def _rows(self) -> list[Row]:
+        """Comparison rows of the stores written to (all stores before any write); a secret whose
+        rotation was verified counts as in sync, since its .env value is burned on purpose."""
+        written = {e.store for e in self.journal.entries() if e.step == "create"}
+        inventories = self.workspace.load_all(compare_values=True, refresh=True)
+        comparison = self.workspace.compare(self._env_files(), inventories, compare_values=True)
+        rotated = self._journal_rotated()
+        rows = []
+        for row in comparison.rows:
+            if written and row.source not in written:
+                continue
+            if row.secret and (row.source, row.secret.name) in rotated and row.has("drift"):
+                row = replace(row, statuses=tuple("in-sync" if s == "drift" else s for s in row.statuses))
+            rows.append(row)
+        return rows
+
+    def _touch(self, step_ids: set[str]) -> None:
+        for step_id in step_ids:
+            if self.state.steps[step_id] == "todo":
+                self.state.set_step(step_id, "in-progress")
+        self._save()
+
+    def _save(self) -> None:
+        self.state.save(self.state_path)
+
+    # -- shared --------------------------------------------------------------------------------
+
+    def _source(self, name: str) -> Source:
+        if name not in {c.name for c in self.workspace.config.sources}:
+            names = ", ".join(c.name for c in self.workspace.config.sources) or "none"
+            raise MigrationError(f"no source named {name!r}; configured: {names}")
+        return self.workspace.source(name)
+
+    def _plan(self, action: Action, values: Sequence[EnvValue]) -> Action:
+        self._planned[action.id] = tuple(values)
+        return action
+
+    def _env_files(self) -> list[EnvFile]:
+        """The .env files that can be read; one deleted in step 6 simply drops out."""
+        return self.workspace.read_env_files()[0]
+
+    def _is_selected(self, key: str, klass: str) -> bool:
+        selection = self.state.selected_keys
+        return key in selection if selection is not None else klass == SECRET
+
+    def _remember_selection(self, keys: Iterable[str]) -> None:
+        """Planned keys join the selection, so later steps still know them once the .env files are gone."""
+        self.state.selected_keys = sorted(set(self.state.selected_keys or ()) | set(keys))
+        self._save()
+
+    def _env_values(self, environment: str, *, selected_only: bool = True) -> dict[str, EnvValue]:
+        """Keys with a value in the environment's .env files; a later file overrides an earlier one."""
+        values: dict[str, EnvValue] = {}
+        for env in self._env_files():
+            if env.environment != environment:
+                continue
+            for entry in env.entries:
+                if entry.fingerprint and (not selected_only or self._is_selected(entry.key, entry.klass)):
+                    values[entry.key] = EnvValue(entry.key, env.path, entry.klass, entry.fingerprint, entry.length)
+        return values
+
+    def _migrated(self, store_names: Sequence[str] | None = None) -> list[Migrated]:
+        """Every selected key a store holds, with the fingerprint of the store's value."""
+        items = []
+        for config in self.workspace.config.sources:
+            if store_names is not None and config.name not in store_names:
+                continue
+            values = self._env_values(config.environment)
+            wanted = set(values) | set(self.state.selected_keys or ())
+            source = self.workspace.source(config.name)
+            for meta in source.inventory(fingerprint=self.workspace.fingerprint, refresh=True):
+                if meta.key in wanted:
+                    items.append(Migrated(config.name, config.environment, meta.key, meta, values.get(meta.key)))
+        return items
+
+    def _fresh_value(self, planned: EnvValue) -> str:
+        """The value as the file holds it now; refused if it is not the one the operator confirmed."""
+        value = self.workspace.env_value(planned.path, planned.key)
+        if self.workspace.fingerprint(value) != planned.fingerprint:
+            raise ValueChangedError(
+                f"{planned.key} in {planned.path} changed after the plan was shown; plan the step again"
+            )
+        return value
+
+    @staticmethod
+    def _write_bundle(source: Source, name: str, values: dict[str, str], *, replace: bool) -> None:
+        """Create the bundle, or add a version that adds (or, to rotate, replaces) only these
+        fields; every other field is written back exactly as stored."""
+        try:
+            raw = source.client.read_value(name)
+        except SecretNotFoundError:
+            if replace:
+                raise
+            source.client.create_secret(name, json.dumps(values), BUNDLE_TAGS)
+            return
+        current = _json_object(raw, name, source.name)
+        changed = values if replace else {k: v for k, v in values.items() if k not in current}
+        if changed:
+            source.client.add_version(name, json.dumps({**current, **changed}))
+
+
+def _json_object(raw: str, name: str, store: str) -> dict[str, Any]:
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"bundle secret {name!r} does not hold a JSON object; Citadel only adds fields to a JSON object",
+            source=store, action="write bundle",
+        )
+    return data
+
+
+__all__ = [
+    "DeleteBlockedError", "EnvFileReport", "EnvValue", "Migrated", "Migration", "MigrationError",
+    "StepStatus", "ValueChangedError", "citadel_folder",
+]
