@@ -294,6 +294,13 @@ class Migration:
             return Check.ABSENT, f"{', '.join(missing)} not in {action.target!r} yet"
         return Check.DONE, "present with the fingerprint shown"
 
+    # -- step 3: code (the scanner and code generator are core/usage_scan.py, core/codegen.py) ---
+
+    def tick_usage(self, usage_id: str, migrated: bool = True) -> None:
+        """Tick (or untick) one code usage (`file:line:key`) as reading from the store now."""
+        self.state.tick_usage(usage_id, migrated)
+        self._save()
+
     # -- step 4: staging ---------------------------------------------------------------------
 
     def verify_staging(self, environment: str = "staging") -> dict[str, bool]:

@@ -314,6 +314,8 @@ def test_step_status_audit_emergency_and_state_survive_a_restart(project: Path, 
     assert status["create"].state == "todo" and len(status["create"].open_items) == 5  # every store, before a write
     assert status["inventory"].open_items == ("the inventory has not been reviewed",)
     m.review_inventory()
+    m.tick_usage("app.py:3:DB_PASSWORD")
+    assert m.step_status(usage_ids=["app.py:3:DB_PASSWORD", "app.py:4:API_TOKEN"])["code"].open_items == ("app.py:4:API_TOKEN",)
     m.run(m.plan_creates(["aws-prod"]), lambda a: True)
     audit = m.audit_statuses()
     assert audit["aws-prod"].state is AuditState.OFF
