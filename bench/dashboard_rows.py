@@ -86,14 +86,15 @@ async def main(rows: int) -> None:
     source = FakeSource(rows)
     app = CitadelApp(Workspace(config, clock=lambda: NOW, opener=lambda _: source))
     meter = StallMeter()
-    gc_times: list[float] = []
+    gc_times: list[tuple[float, float]] = []
+    """(when it ended, how long it took) of every full collection."""
     gc_started = [0.0]
 
     def on_gc(phase: str, info: dict) -> None:
         if phase == "start":
             gc_started[0] = time.perf_counter()
         elif info["generation"] == 2:
-            gc_times.append(time.perf_counter() - gc_started[0])
+            gc_times.append((time.perf_counter(), time.perf_counter() - gc_started[0]))
 
     gc.callbacks.append(on_gc)
     started = time.perf_counter()
@@ -104,7 +105,8 @@ async def main(rows: int) -> None:
         table = app.query_one(DiffTable)
         while len(table.rows) < rows:
             await asyncio.sleep(0.01)
-        loaded = time.perf_counter() - started
+        filled_at = time.perf_counter()
+        loaded = filled_at - started
         load_stall = meter.worst
 
         meter.reset()
@@ -133,6 +135,7 @@ async def main(rows: int) -> None:
         for _ in range(200):
             await pilot.press("pagedown")
         scroll_stall = meter.worst
+        interactive_end = time.perf_counter()
 
     model_started = time.perf_counter()
     model = TableModel.build(app.model.comparison, root)
@@ -151,7 +154,10 @@ async def main(rows: int) -> None:
     print(f"sort by next column (worst / mean)    {ms(max(sorts))} / {ms(sum(sorts) / len(sorts))}")
     print(f"longest loop stall while sorting      {ms(sort_stall)}")
     print(f"longest loop stall, 200 x page down   {ms(scroll_stall)}")
-    print(f"full garbage collections              {len(gc_times)}, longest {ms(max(gc_times, default=0))}")
+    loading = [d for at, d in gc_times if at <= filled_at]
+    interactive = [d for at, d in gc_times if filled_at < at <= interactive_end]
+    print(f"full GCs while loading                {len(loading)}, longest {ms(max(loading, default=0))}")
+    print(f"full GCs filter/sort/scroll           {len(interactive)}, longest {ms(max(interactive, default=0))}")
     print(f"off-loop: build rows {ms(build)}, first sort + filter by a new column {ms(first_sort)}")
 
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from citadel_tui import __version__
 from citadel_tui.core.errors import CitadelError
+from citadel_tui.core.format import age
 from citadel_tui.core.statuses import DEFAULT_FAIL_ON, STATUSES
 
 if TYPE_CHECKING:  # imported where used, so `citadel --help` starts fast
-    from datetime import datetime
     from pathlib import Path
 
     from citadel_tui.core.compare import Comparison
@@ -209,16 +209,6 @@ def run_check(args: argparse.Namespace) -> int:
     if any(not inv.ok for inv in comparison.inventories):
         return EXIT_SOURCE
     return EXIT_FINDINGS if comparison.findings(fail_on) else EXIT_OK
-
-
-def age(value: datetime | None, now: datetime) -> str:
-    """A short human age or distance: `3d ago`, `in 12d`."""
-    if value is None:
-        return "—"
-    days = (now - value).days
-    if days >= 0:
-        return "today" if days == 0 else f"{days}d ago"
-    return f"in {-days}d"
 
 
 def _print_text(comparison: Comparison, env_errors: list[str], fail_on: list[str], output: Path | None) -> None:

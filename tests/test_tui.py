@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -146,6 +147,8 @@ async def test_first_frame_and_keys_while_a_store_hangs(tmp_path: Path, sm, moto
             assert app.query_one(FilterBar).value == "redis"
             assert keys(app) == [("REDIS_URL", "aws-staging")]
             assert "aws-hung: loading" in text(app, StoreStatus)
+            reader = next(t for t in threading.enumerate() if t.name == "read aws-hung")
+            assert reader.daemon  # quitting does not wait for the hung store's timeout
 
 
 async def test_rotation_view_help_and_palette(app: CitadelApp) -> None:
@@ -185,3 +188,27 @@ async def test_no_value_is_ever_rendered(app: CitadelApp) -> None:
         await pilot.pause()
         screens.append(app.export_screenshot())
         assert all(CANARY not in svg and "changeme" not in svg for svg in screens)
+
+
+async def test_fingerprint_toggle_shows_match_never_values(app: CitadelApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("slash", *"db_pass", "enter")
+        await settle(pilot)
+        assert "not compared (f compares fingerprints" in text(app, DetailsPanel)
+        await pilot.press("c", "f")
+        await settle(pilot)
+        assert app.compare_values
+        statuses = {(v.row.key, v.row.source): v.row.statuses for v in app.query_one(DiffTable).rows}
+        assert "in-sync" in statuses["DB_PASSWORD", "aws-prod"] and "drift" in statuses["SESSION_SECRET", "aws-prod"]
+        await pilot.press("slash", *"db_pass", "enter")
+        await settle(pilot)
+        assert "fingerprint matches .env" in text(app, DetailsPanel)
+        await pilot.press("c", "slash", *"session", "enter")
+        await settle(pilot)
+        assert "fingerprint differs from .env" in text(app, DetailsPanel)
+        assert CANARY not in app.export_screenshot() and "changeme" not in app.export_screenshot()
+        await pilot.press("f")
+        await settle(pilot)
+        assert not app.compare_values
+        assert not any("in-sync" in v.row.statuses for v in app.query_one(DiffTable).rows)

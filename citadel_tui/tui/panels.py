@@ -14,9 +14,9 @@ from textual.markup import escape
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from citadel_tui.cli import age
 from citadel_tui.core.compare import STATUSES, Row
 from citadel_tui.core.envfile import EnvFile
+from citadel_tui.core.format import age
 from citadel_tui.core.model import Inventory, SecretMeta
 from citadel_tui.tui.rows import ACTIONS, SEVERITY, SEVERITY_VAR, rotation_text
 
@@ -42,26 +42,57 @@ class SummaryBar(Static):
 
 
 class StoreStatus(Static):
-    """The state of the selected store (or of all stores), including each error's message."""
+    """The state of the selected store (or of all stores): every store is listed, however many.
+
+    Loaded and loading stores are packed side by side to the width of the screen; a store in
+    error gets a line of its own, with its message."""
+
+    GAP = "   "
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.states: list[tuple[str, str, Inventory | None]] = []
 
     def show_states(self, states: list[tuple[str, str, Inventory | None]]) -> None:
         """`states`: (source name, `loading` / `loaded` / `error`, latest inventory)."""
-        lines = []
-        for name, state, inventory in states:
+        self.states = states
+        self.update(self._markup())
+
+    def on_resize(self) -> None:
+        self.update(self._markup())
+
+    def _markup(self) -> str:
+        width = max(self.content_region.width, 40)
+        errors, packed, line, used = [], [], [], 0
+        for name, state, inventory in self.states:
             if state == "error" and inventory is not None:
-                lines.append(f"[$error]✗ {escape(name)}: {escape(inventory.error_class or 'error')}: {escape(inventory.error or '')}[/]")
-            elif state == "loading":
-                lines.append(f"[$warning]… {escape(name)}: loading[/]")
+                errors.append(f"[$error]✗ {escape(name)}: {escape(inventory.error_class or 'error')}: {escape(inventory.error or '')}[/]")
+                continue
+            if state == "loading":
+                plain = f"… {name}: loading"
+                markup = f"[$warning]{escape(plain)}[/]"
             elif inventory is not None:
-                lines.append(f"[$success]✓ {escape(name)}[/] ({inventory.kind}, {escape(inventory.environment)}): "
-                             f"{len(inventory.secrets):,} secrets")
-        self.update("\n".join(lines) if lines else "no stores configured")
+                detail = f" ({inventory.kind}, {inventory.environment}): {len(inventory.secrets):,} secrets"
+                plain = f"✓ {name}{detail}"
+                markup = f"[$success]✓ {escape(name)}[/]{escape(detail)}"
+            else:
+                continue
+            if line and used + len(self.GAP) + len(plain) > width:
+                packed.append(self.GAP.join(line))
+                line, used = [], 0
+            used += (len(self.GAP) if line else 0) + len(plain)
+            line.append(markup)
+        if line:
+            packed.append(self.GAP.join(line))
+        return "\n".join(errors + packed) or "no stores configured"
 
 
 class DetailsPanel(Static):
     """Everything known about the highlighted row, and which actions apply. Never a value."""
 
-    def show_row(self, row: Row | None, env_file: EnvFile | None, now: datetime, read_only: bool, location: str) -> None:
+    def show_row(self, row: Row | None, env_file: EnvFile | None, now: datetime, read_only: bool, location: str,
+                 compared: bool) -> None:
+        """`compared`: whether value fingerprints were compared (the `f` toggle)."""
         if row is None:
             self.update("[$text-muted]no row selected[/]")
             return
@@ -74,12 +105,24 @@ class DetailsPanel(Static):
         else:
             lines.append("[$text-muted].env  [/] not in any .env file of this environment")
         lines.extend(_secret_lines(row.secret, now))
+        if row.env_file and row.secret is not None:
+            lines.append(f"[$text-muted]value[/] {_fingerprint_text(row, compared)}")
         actions = [ACTIONS[s] for s in row.statuses if s in ACTIONS]
         if row.has("missing") and not row.counts_for_failure():
             actions = ["none needed: config key, may stay in .env"]
         suffix = " [$text-muted](read-only mode: not available)[/]" if read_only and actions and row.counts_for_failure() else ""
         lines.append(f"[$text-muted]do   [/] {escape(' · '.join(dict.fromkeys(actions)) or 'nothing to do')}{suffix}")
         self.update("\n".join(lines))
+
+
+def _fingerprint_text(row: Row, compared: bool) -> str:
+    if row.has("in-sync"):
+        return status_markup("in-sync", "fingerprint matches .env")
+    if row.has("drift"):
+        return status_markup("drift", "fingerprint differs from .env")
+    if compared:
+        return "[$text-muted]fingerprint not available for this store[/]"
+    return "[$text-muted]not compared (f compares fingerprints; values are never shown)[/]"
 
 
 def _secret_lines(meta: SecretMeta | None, now: datetime) -> list[str]:

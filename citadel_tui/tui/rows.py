@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from citadel_tui.cli import age
 from citadel_tui.core.compare import STATUSES, Comparison, Row
+from citadel_tui.core.format import age
 from citadel_tui.core.model import SecretMeta
 
 PAIRING = ("missing", "orphan", "drift", "in-sync", "present")
