@@ -13,11 +13,9 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from textual.pilot import Pilot
-from textual.worker import WorkerState
-
 from citadel_tui.core.config import Config, load_config
 from citadel_tui.tui.app import CitadelApp
+from citadel_tui.tui.screenshots import settle  # noqa: F401  (the tests' wait, shared with the screenshots)
 from citadel_tui.workspace import Workspace
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=timezone.utc)
@@ -99,17 +97,6 @@ def write_scenario(root: Path, moto_url: str, *, down: str | None = DOWN_ENDPOIN
 
 def make_app(config: Config) -> CitadelApp:
     return CitadelApp(Workspace(config, clock=lambda: NOW))
-
-
-async def settle(pilot: Pilot) -> None:
-    """Wait until every worker has finished and every message they posted is handled."""
-    busy = (WorkerState.PENDING, WorkerState.RUNNING)
-    for _ in range(1000):
-        await pilot.pause(0.01)
-        if not any(w.state in busy for w in pilot.app.workers):
-            await pilot.pause()
-            if not any(w.state in busy for w in pilot.app.workers):
-                return
 
 
 @contextmanager
