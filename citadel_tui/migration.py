@@ -25,7 +25,7 @@ from citadel_tui.core.compare import Row
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile, read_env_file
 from citadel_tui.core.errors import CitadelError, MalformedResponseError, ReadOnlyError, SecretNotFoundError
-from citadel_tui.core.journal import Journal
+from citadel_tui.core.journal import FINISHED, Journal
 from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
 from citadel_tui.core.naming import plan_names
 from citadel_tui.core.plan import Action, Check, Executor, Outcome
@@ -159,9 +159,28 @@ class Migration:
                 f"read-only mode (read_only = true in citadel.toml, or --read-only): refusing to run "
                 f"{len(actions)} action(s); nothing was written"
             )
+        self._reopen_undone(actions)
         outcomes = Executor(self.journal, self._perform, self._check, read_only=self.read_only).run(actions, confirm)
         self._touch({a.step for a in actions})
         return outcomes
+
+    def _reopen_undone(self, actions: Sequence[Action]) -> None:
+        """The Executor reports an action finished in an earlier run as finished again. When its
+        effect is gone since (the secret was deleted, the .env file restored), that would tell the
+        operator "verified" while nothing is there: journal it as re-checked, so it is confirmed and
+        run again."""
+        last = self.journal.last_outcomes()
+        for action in actions:
+            if last.get(action.id) not in FINISHED:
+                continue
+            try:
+                state, detail = self._check(action)
+            except CitadelError:
+                continue  # cannot tell now: the Executor reports the earlier outcome
+            if state is not Check.DONE:
+                self.journal.record(step=action.step, action_id=action.id, action=action.kind, store=action.store,
+                                    target=action.target, outcome="rechecked",
+                                    detail=f"finished in an earlier run but not in effect now ({detail}); runs again")
 
     @staticmethod
     def confirm_all(count_typed: str, actions: Sequence[Action]) -> bool:

@@ -176,6 +176,17 @@ def test_kill_between_confirm_and_verify_resumes_without_a_second_write(project:
     assert [e.outcome for e in fresh.journal.entries() if e.target.endswith("API_TOKEN")][-2:] == ["rechecked", "verified"]
 
 
+def test_an_action_verified_earlier_whose_effect_is_gone_runs_again(project: Path, sm) -> None:
+    m = migration(project)
+    m.run(m.plan_creates(["aws-prod"], keys=["DB_PASSWORD"]), lambda a: True)
+    sm.delete_secret(SecretId="prod/app/DB_PASSWORD", ForceDeleteWithoutRecovery=True)
+    [outcome] = m.run(m.plan_creates(["aws-prod"], keys=["DB_PASSWORD"]), lambda a: True)
+    assert outcome.state == "verified" and outcome.detail != "already finished in an earlier run"
+    assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == PROD["DB_PASSWORD"]
+    outcomes = [e.outcome for e in m.journal.entries()]
+    assert outcomes[outcomes.index("rechecked"):] == ["rechecked", "confirmed", "started", "done", "verified"]
+
+
 def test_naming_collision_refused_before_any_store_is_written(tmp_path: Path, moto_url: str, sm, azure) -> None:
     config = write_project(tmp_path, aws_sources(moto_url) + azure_source(azure),
                            extra_env=f"api_token=canary-lower-{RUN}\n")
