@@ -95,9 +95,14 @@ class EnvFileReport:
     secret_keys: tuple[str, ...]
     migrated: tuple[str, ...]
     rotated: tuple[str, ...]
+    configured: bool = True
+    """Listed as an [[env]] in citadel.toml; an unlisted file's values were never migrated."""
 
     def blocking(self) -> str:
         """Why the file may not be deleted yet; empty when it may."""
+        if not self.configured and self.secret_keys:
+            return (f"not in citadel.toml: add it as an [[env]] entry so its keys "
+                    f"({', '.join(self.secret_keys)}) are migrated and rotated first")
         unmigrated = [k for k in self.secret_keys if k not in self.migrated]
         unrotated = [k for k in self.secret_keys if k in self.migrated and k not in self.rotated]
         reasons = []
@@ -423,21 +428,24 @@ class Migration:
 
     def _file_report(self, path: Path, stored: list[Migrated]) -> EnvFileReport:
         """Its secret keys holding a real value (placeholders in a `.env.example` hold none) are
-        migrated when a store of the file's environment (any store, for a file not configured)
-        holds them, and rotated when no store at all still holds the file's value."""
-        environment = next((e.environment for e in self.workspace.config.envs if e.path == path), None)
+        migrated when a store of the file's environment holds them, and rotated when no store still
+        holds the file's value. A file not listed in citadel.toml was never migrated: it reports
+        which of its values a store holds, and may not be deleted while it has secret keys."""
+        resolved = path.resolve()
+        environment = next((e.environment for e in self.workspace.config.envs if e.path.resolve() == resolved), None)
         env = read_env_file(path, environment or "", self.workspace.fingerprint)
         no_value = {p.key for p in env.problems if p.kind in ("placeholder", "empty-value")}
         entries = {e.key: e for e in env.entries if e.key not in no_value and self._is_selected(e.key, e.klass)}
-        migrated = {i.key for i in stored if environment in (None, i.environment)}
         kept = {i.key for i in stored if i.key in entries and i.meta.fingerprint == entries[i.key].fingerprint}
+        migrated = {i.key for i in stored if i.environment == environment} if environment is not None else kept
         return EnvFileReport(
             path=path,
             git_ignored=self._git_ignored(path),
             commits=self._git_commits(path),
             secret_keys=tuple(entries),
             migrated=tuple(k for k in entries if k in migrated),
-            rotated=tuple(k for k in entries if k in migrated and k not in kept),
+            rotated=tuple(k for k in entries if k in migrated and k not in kept) if environment is not None else (),
+            configured=environment is not None,
         )
 
     def _git(self, *args: str) -> subprocess.CompletedProcess[str] | None:

@@ -20,7 +20,7 @@ from dotenv.parser import parse_stream
 from citadel_tui.core.classify import SECRET
 from citadel_tui.core.compare import Comparison, compare
 from citadel_tui.core.config import Config, SourceConfig
-from citadel_tui.core.envfile import EnvFile, _read_text, read_env_file
+from citadel_tui.core.envfile import EnvFile, read_env_text, read_env_file
 from citadel_tui.core.errors import CitadelError, EnvFileError
 from citadel_tui.core.fingerprint import Fingerprinter
 from citadel_tui.core.model import Inventory
@@ -60,7 +60,7 @@ class Workspace:
         """One key's value, read from the file at this moment (the last binding wins, as in
         python-dotenv), for the one write that needs it. Same guarded read as the inventory."""
         value = None
-        for binding in parse_stream(io.StringIO(_read_text(path))):
+        for binding in parse_stream(io.StringIO(read_env_text(path))):
             if binding.key == key and not binding.error:
                 value = binding.value
         if not value:

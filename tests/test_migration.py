@@ -319,6 +319,21 @@ def test_delete_env_file_only_once_migrated_and_burned(project: Path, sm) -> Non
     assert_no_canary(root, str(caught.value))
 
 
+def test_unlisted_env_file_is_never_deletable_and_paths_are_resolved(project: Path, sm, monkeypatch) -> None:
+    root = project.parent
+    m = migration(project)
+    m.run(m.plan_creates(["aws-prod"]), lambda a: True)
+    m.run(m.plan_rotations(["aws-prod"]), lambda a: True)
+    local = root / ".env.local"
+    local.write_text(f"DB_PASSWORD=canary-local-{RUN}-never-stored\n")  # a value no store ever held
+    report = {r.path.name: r for r in m.env_file_report()}[".env.local"]
+    assert report.configured is False and report.migrated == ()
+    with pytest.raises(DeleteBlockedError, match="not in citadel.toml: add it as an \\[\\[env\\]\\] entry"):
+        m.plan_delete(local)
+    monkeypatch.chdir(root)
+    assert m.plan_delete(Path(".env")).target == ".env"  # a relative path still finds its [[env]] entry
+
+
 def test_step_status_audit_emergency_and_state_survive_a_restart(project: Path, sm) -> None:
     m = migration(project)
     status = m.step_status()

@@ -64,7 +64,7 @@ class EnvFile:
 
 def read_env_file(path: Path, environment: str, fingerprint: Fingerprinter) -> EnvFile:
     """Parse one .env file; a file that cannot be read at all is an EnvFileError naming it."""
-    text = _read_text(path)
+    text = read_env_text(path)
     seen: dict[str, int] = {}
     entries: dict[str, EnvEntry] = {}
     problems: list[EnvProblem] = []
@@ -118,7 +118,7 @@ def _safe(text: str) -> str:
     return "".join(ch if ch.isprintable() else "?" for ch in head) + suffix
 
 
-def _read_text(path: Path) -> str:
+def read_env_text(path: Path) -> str:
     data = _read_regular_file(path)
     if b"\x00" in data:
         raise EnvFileError(f"{path}: contains NUL bytes; this looks like a binary file, not a .env file")
