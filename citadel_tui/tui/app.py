@@ -28,6 +28,8 @@ from citadel_tui.core.compare import STATUSES
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile
 from citadel_tui.core.model import Inventory
+from citadel_tui.migration import citadel_folder
+from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
 from citadel_tui.tui.commands import CitadelCommands
 from citadel_tui.tui.diff_table import DiffTable
 from citadel_tui.tui.panels import DetailsPanel, FilterBar, StoreStatus, SummaryBar
@@ -88,6 +90,8 @@ class CitadelApp(App[int]):
         Binding("s", "sort_next", "Sort", id="app.sort"),
         Binding("S", "sort_reverse", "Reverse", id="app.sort_reverse"),
         Binding("v", "rotation", "Rotation view", id="app.rotation"),
+        Binding("k", "checklist", "Checklist", id="app.checklist"),
+        Binding("j", "journal", "Journal", id="app.journal"),
         Binding("i", "toggle_details", "Details", id="app.details"),
         Binding("f", "toggle_fingerprints", "Fingerprints", id="app.fingerprints"),
         Binding("c", "clear_filters", "Clear filters", id="app.clear"),
@@ -373,6 +377,15 @@ class CitadelApp(App[int]):
         inventories = [s.inventory for s in self.stores.values() if s.inventory is not None and s.inventory.ok]
         self.push_screen(RotationScreen(inventories, self.workspace.clock()))
 
+    def action_checklist(self) -> None:
+        """The migration checklist; every store is read again when it closes (it may have written)."""
+        if not isinstance(self.screen, ChecklistScreen):
+            self.push_screen(ChecklistScreen(self.workspace), lambda _: self.action_refresh_all())
+
+    def action_journal(self) -> None:
+        if not isinstance(self.screen, JournalScreen):
+            self.push_screen(JournalScreen(citadel_folder(self.workspace.config) / "journal.jsonl"))
+
     def action_help(self) -> None:
         keys = [(self.get_key_display(b.binding), b.binding.description)
                 for b in self.screen.active_bindings.values() if b.binding.description]
@@ -393,6 +406,9 @@ class CitadelApp(App[int]):
             ("Toggle fingerprint match", "compare .env values with stores by keyed hash (in-sync / drift)",
              self.action_toggle_fingerprints),
             ("Toggle details panel", "show or hide the panel under the table", self.action_toggle_details),
+            ("Migration checklist", "the nine steps from .env to a vault; every write shown and confirmed",
+             self.action_checklist),
+            ("Journal", "every write Citadel made: who, when, what, where, outcome", self.action_journal),
             ("Help: keys", "every key binding", self.action_help),
         ]
         for tab_id, name in self._tab_store.items():

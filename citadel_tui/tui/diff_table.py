@@ -27,8 +27,8 @@ class DiffTable(ScrollView, can_focus=True):
     a header click. The app owns what the rows are and how they are sorted."""
 
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False, id="table.up"),
-        Binding("down,j", "cursor(1)", "Down", show=False, id="table.down"),
+        Binding("up", "cursor(-1)", "Up", show=False, id="table.up"),
+        Binding("down", "cursor(1)", "Down", show=False, id="table.down"),
         Binding("pageup", "page(-1)", "Page up", show=False, id="table.page_up"),
         Binding("pagedown", "page(1)", "Page down", show=False, id="table.page_down"),
         Binding("home", "jump(0)", "First row", show=False, id="table.first"),

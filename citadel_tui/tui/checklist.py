@@ -1,0 +1,511 @@
+"""The migration checklist in the dashboard (issue 5): nine steps, their state and open items.
+
+The screen lists the steps; the highlighted step shows what Citadel does, what is still open
+and the keys that act on it. Every read and write goes through one `Migration`
+(citadel_tui.migration) in thread workers, one call at a time. A write is always a plan of
+Actions, each shown in the confirmation dialog (store, exact name, layout, tags, fingerprint,
+length: never a value) and confirmed one by one, or all at once by typing how many were shown;
+declining writes nothing. The journal screen shows what happened.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets.option_list import Option
+
+from citadel_tui.core.checklist import STEPS, Step, problem_id
+from citadel_tui.core.errors import CitadelError
+from citadel_tui.core.journal import Journal
+from citadel_tui.core.plan import Action, Outcome
+from citadel_tui.core.runbook import build_runbook, write_runbook
+from citadel_tui.core.usage_scan import scan_usages
+from citadel_tui.migration import Migration, StepStatus
+from citadel_tui.tui.confirm import ALL, YES, ConfirmScreen, Typed, action_lines
+from citadel_tui.workspace import Workspace
+
+T = TypeVar("T")
+STATE_VAR = {"todo": "$text-muted", "in-progress": "$warning", "done": "$success"}
+
+
+class MigrationHost:
+    """The app's one Migration, made on first use; calls are serialized (workers are threads)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._lock = threading.Lock()
+        self._migration: Migration | None = None
+
+    def call(self, work: Callable[[Migration], T]) -> T:
+        with self._lock:
+            if self._migration is None:
+                self._migration = Migration(self.workspace)
+            return work(self._migration)
+
+
+# -- what each step offers -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Reply:
+    """What a step operation answers: text for the log, and/or a plan to confirm and run."""
+
+    text: str = ""
+    plan: tuple[Action, ...] = ()
+    typed: str | None = None
+    """For a destructive plan: the exact text (a file name) the operator must type."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: str
+    label: str
+
+
+@dataclass(frozen=True)
+class Operation:
+    key: str
+    label: str
+    run: Callable[[Migration], Reply]
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """A step's keyed operations, and optionally a list of items (usages, files, stores) with
+    what enter on one does."""
+
+    operations: tuple[Operation, ...] = ()
+    items: Callable[[Migration], list[Item]] | None = None
+    pick: Callable[[Migration, str], Reply] | None = None
+    item_hint: str = ""
+    noun: str = "actions"
+    """What a plan of this step is called in its summary: `create secrets: 4 of 5 verified`."""
+
+
+def _accept_next(m: Migration) -> Reply:
+    """Accept the first .env problem not accepted yet: one at a time, each named."""
+    files, _ = m.workspace.read_env_files()
+    accepted = set(m.state.accepted_problems)
+    for env in files:
+        for problem in env.problems:
+            if problem_id(env, problem) not in accepted:
+                m.accept_problem(problem_id(env, problem))
+                return Reply(f"accepted {env.path.name}:{problem.line} {problem.kind}: {problem.message}")
+    return Reply("no .env problem left to accept")
+
+
+def _reviewed(m: Migration) -> Reply:
+    m.review_inventory()
+    return Reply("inventory marked reviewed")
+
+
+def _export(fmt: str, m: Migration) -> Reply:
+    return Reply(f"inventory exported (keys, files, lines, problems; no value) to {m.export_inventory(fmt)}")
+
+
+def _plan_creates(m: Migration) -> Reply:
+    stores = [s.name for s in m.workspace.config.sources]
+    plan = m.plan_creates(stores)
+    return Reply(f"{len(plan)} create action(s) planned in {', '.join(stores)}", tuple(plan))
+
+
+def _selected_keys(m: Migration) -> list[str]:
+    files, _ = m.workspace.read_env_files()
+    chosen = m.state.selected_keys
+    return sorted({e.key for f in files for e in f.entries if (e.key in chosen if chosen is not None else e.klass == "secret")})
+
+
+def _usages(m: Migration) -> list[Item]:
+    ticked = set(m.state.migrated_usages)
+    return [Item(u.id, f"{'[x]' if u.id in ticked else '[ ]'} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
+            for u in scan_usages(m.root, _selected_keys(m)).usages]
+
+
+def _tick(m: Migration, usage_id: str) -> Reply:
+    ticked = usage_id not in m.state.migrated_usages
+    m.tick_usage(usage_id, ticked)
+    return Reply(f"{'ticked' if ticked else 'unticked'} {usage_id}")
+
+
+def _audit(m: Migration) -> Reply:
+    lines = [f"{name}: {s.state.value}  {s.detail}" for name, s in m.audit_statuses().items()]
+    return Reply("\n".join(["audit logging per store (enter on a store shows how to turn it on)", *lines]))
+
+
+def _results(title: str, results: dict[str, bool]) -> Reply:
+    lines = [f"{'pass' if ok else 'FAIL'}  {key}" for key, ok in sorted(results.items())]
+    return Reply("\n".join([title, *lines]) if lines else f"{title}: nothing migrated yet")
+
+
+def _plan_rotations(m: Migration) -> Reply:
+    plan = m.plan_rotations()
+    return Reply(f"{len(plan)} rotation(s) planned", tuple(plan))
+
+
+def _env_files(m: Migration) -> list[Item]:
+    labels = {True: "git-ignored", False: "NOT git-ignored", None: "no git"}
+    return [Item(str(r.path), f"{r.path.relative_to(m.root)}  {labels[r.git_ignored]}  in {len(r.commits)} commit(s)  "
+                              f"{r.blocking() or 'may be deleted'}")
+            for r in m.env_file_report()]
+
+
+def _plan_delete(m: Migration, path: str) -> Reply:
+    action = m.plan_delete(Path(path))
+    return Reply(f"delete of {Path(path).name} planned", (action,), typed=Path(path).name)
+
+
+def _plan_schedules(m: Migration) -> Reply:
+    plan = m.plan_schedules()
+    return Reply(f"{len(plan)} schedule(s) planned", tuple(plan))
+
+
+def _audit_items(m: Migration) -> list[Item]:
+    return [Item(name, f"{name}: {s.state.value}  {s.detail}") for name, s in m.audit_statuses().items()]
+
+
+def _runbook_path(m: Migration) -> Path:
+    return m.folder / "runbook.md"
+
+
+def _save_runbook(m: Migration) -> Reply:
+    workspace = m.workspace
+    files, _ = workspace.read_env_files()
+    comparison = workspace.compare(files, workspace.load_all())
+    path = _runbook_path(m)
+    write_runbook(path, build_runbook(comparison, workspace.config.sources))
+    return Reply(f"runbook saved to {path} (mode 0600); read it, then confirm it is saved (c)")
+
+
+def _confirm_runbook(m: Migration) -> Reply:
+    m.confirm_runbook_saved(_runbook_path(m))
+    return Reply("runbook confirmed as saved")
+
+
+def _verify_staging(m: Migration) -> Reply:
+    return _results("staging", m.verify_staging())
+
+
+def _burn_proof(m: Migration) -> Reply:
+    return _results("burn proof", m.burn_proof())
+
+
+SPECS: dict[str, StepSpec] = {
+    "inventory": StepSpec((
+        Operation("r", "mark the inventory reviewed", _reviewed),
+        Operation("a", "accept the next .env problem", _accept_next),
+        Operation("e", "export the inventory (markdown, no value)", partial(_export, "markdown")),
+    )),
+    "create": StepSpec((Operation("p", "plan the creates", _plan_creates),), noun="create secrets"),
+    "code": StepSpec(items=_usages, pick=_tick, noun="usages",
+                     item_hint="enter ticks (or unticks) the highlighted usage as reading from the store"),
+    "staging": StepSpec((Operation("v", "verify staging", _verify_staging),)),
+    "rotate": StepSpec((Operation("p", "plan the rotations", _plan_rotations),
+                        Operation("v", "prove the burn", _burn_proof)), noun="rotations"),
+    "remove-env": StepSpec(items=_env_files, pick=_plan_delete, noun="deletions",
+                           item_hint="enter plans deleting the highlighted file (type its name to confirm)"),
+    "schedule": StepSpec((Operation("p", "plan the rotation schedules", _plan_schedules),), noun="schedules"),
+    "audit": StepSpec((Operation("v", "ask every store", _audit),), items=_audit_items,
+                      pick=lambda m, store: Reply(m.audit_guidance(store)),
+                      item_hint="enter shows how to turn audit logging on for the highlighted store"),
+    "emergency": StepSpec((Operation("s", "save the break-glass runbook", _save_runbook),
+                           Operation("c", "confirm the runbook is saved", _confirm_runbook))),
+}
+OPERATION_KEYS = sorted({op.key for spec in SPECS.values() for op in spec.operations})
+
+
+# -- messages from the workers -------------------------------------------------------------------
+
+class StatusLoaded(Message):
+    def __init__(self, statuses: dict[str, StepStatus]) -> None:
+        super().__init__()
+        self.statuses = statuses
+
+
+class ItemsLoaded(Message):
+    def __init__(self, step_id: str, items: list[Item]) -> None:
+        super().__init__()
+        self.step_id, self.items = step_id, items
+
+
+class Replied(Message):
+    def __init__(self, step_id: str, reply: Reply) -> None:
+        super().__init__()
+        self.step_id, self.reply = step_id, reply
+
+
+class ActionRan(Message):
+    def __init__(self, number: int, total: int, outcome: Outcome) -> None:
+        super().__init__()
+        self.number, self.total, self.outcome = number, total, outcome
+
+
+class PlanFinished(Message):
+    def __init__(self, step_id: str, outcomes: list[Outcome]) -> None:
+        super().__init__()
+        self.step_id, self.outcomes = step_id, outcomes
+
+
+def _guarded(work: Callable[[], Reply]) -> Reply:
+    try:
+        return work()
+    except CitadelError as exc:
+        return Reply(f"error: {exc}")
+
+
+# -- the screens -----------------------------------------------------------------------------------
+
+class ChecklistScreen(Screen[None]):
+    """The nine steps with their state; the highlighted step's help, open items, keys and log."""
+
+    BINDINGS = [
+        Binding("escape,k,q", "app.pop_screen", "Back to the table", id="checklist.close"),
+        Binding("R", "reload", "Recheck steps", id="checklist.reload"),
+        Binding("j", "app.journal", "Journal", id="checklist.journal"),
+        *(Binding(key, f"operate('{key}')", f"Step key {key}", show=False, id=f"checklist.op_{key}")
+          for key in OPERATION_KEYS),
+    ]
+    LOG_LINES = 200
+
+    def __init__(self, workspace: Workspace) -> None:
+        super().__init__()
+        self.host = MigrationHost(workspace)
+        self.statuses: dict[str, StepStatus] = {}
+        self.log_lines: list[str] = []
+
+    @property
+    def step(self) -> Step:
+        index = self.query_one("#steps", OptionList).highlighted
+        return STEPS[index or 0]
+
+    def compose(self) -> ComposeResult:
+        yield OptionList(*(Option(self._label(i, step, None), id=step.id) for i, step in enumerate(STEPS, 1)),
+                         id="steps")
+        with Vertical(id="step-body"):
+            yield Static("", id="step-detail")
+            yield OptionList(id="step-items")
+            yield Static("", id="step-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#steps", OptionList).highlighted = 0
+        self.action_reload()
+
+    # -- workers
+
+    def _in_worker(self, work: Callable[[], None], description: str) -> None:
+        self.run_worker(work, name="checklist", description=description, group="checklist", thread=True,
+                        exit_on_error=False)
+
+    def action_reload(self) -> None:
+        self._in_worker(lambda: self.post_message(StatusLoaded(self.host.call(lambda m: m.step_status()))),
+                        "judge every checklist step")
+
+    def _ask(self, step_id: str, work: Callable[[Migration], Reply], description: str) -> None:
+        self._in_worker(lambda: self.post_message(Replied(step_id, _guarded(lambda: self.host.call(work)))), description)
+
+    def _load_items(self, step: Step) -> None:
+        spec = SPECS[step.id]
+        if spec.items is not None:
+            items = spec.items
+            self._in_worker(lambda: self.post_message(ItemsLoaded(step.id, _items(self.host, items))),
+                            f"list the items of step {step.id}")
+
+    # -- showing
+
+    @staticmethod
+    def _label(number: int, step: Step, status: StepStatus | None) -> str:
+        if status is None:
+            return f"{number}. {escape(step.title)}  [$text-muted]…[/]"
+        opened = f" [$text-muted]({len(status.open_items)})[/]" if status.open_items else ""
+        return f"{number}. [{STATE_VAR[status.state]}]{status.state:<11}[/] {escape(step.title)}{opened}"
+
+    @on(StatusLoaded)
+    def _loaded(self, message: StatusLoaded) -> None:
+        self.statuses = message.statuses
+        steps = self.query_one("#steps", OptionList)
+        for number, step in enumerate(STEPS, 1):
+            steps.replace_option_prompt(step.id, self._label(number, step, self.statuses.get(step.id)))
+        self._show_step()
+
+    @on(OptionList.OptionHighlighted, "#steps")
+    def _highlighted(self) -> None:
+        self._show_step()
+        self.refresh_bindings()
+
+    def _show_step(self) -> None:
+        step, spec = self.step, SPECS[self.step.id]
+        status = self.statuses.get(step.id)
+        lines = [f"[b]{escape(step.title)}[/b]  [{STATE_VAR[status.state]}]{status.state}[/]" if status
+                 else f"[b]{escape(step.title)}[/b]  [$text-muted]checking…[/]", escape(step.help), ""]
+        if status is not None:
+            lines.append(f"[b]open[/b] ({len(status.open_items)})" if status.open_items else "[$success]nothing open[/]")
+            lines += [f"  • {escape(item)}" for item in status.open_items[:10]]
+            if len(status.open_items) > 10:
+                lines.append(f"  … and {len(status.open_items) - 10} more")
+        keys = [f"[b]{op.key}[/b] {escape(op.label)}" for op in spec.operations]
+        if spec.item_hint:
+            keys.append(f"[b]tab[/b] the list below; {escape(spec.item_hint)}")
+        lines += ["", "   ".join(keys)]
+        self.query_one("#step-detail", Static).update("\n".join(lines))
+        items = self.query_one("#step-items", OptionList)
+        items.display = spec.items is not None
+        items.clear_options()
+        self._load_items(step)
+
+    def _log(self, *lines: str) -> None:
+        self.log_lines = (self.log_lines + list(lines))[-self.LOG_LINES:]
+        self.query_one("#step-log", Static).update(escape("\n".join(self.log_lines)))
+
+    # -- acting
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "operate":
+            return any(op.key == parameters[0] for op in SPECS[self.step.id].operations) or None
+        return True
+
+    def action_operate(self, key: str) -> None:
+        step = self.step
+        operation = next(op for op in SPECS[step.id].operations if op.key == key)
+        self._log(f"{step.id}: {operation.label}…")
+        self._ask(step.id, operation.run, operation.label)
+
+    @on(OptionList.OptionSelected, "#step-items")
+    def _item_selected(self, message: OptionList.OptionSelected) -> None:
+        step, item_id = self.step, message.option.id
+        pick = SPECS[step.id].pick
+        if pick is not None and item_id is not None:
+            self._ask(step.id, lambda m: pick(m, item_id), f"{step.id}: {item_id}")
+
+    @on(ItemsLoaded)
+    def _items_loaded(self, message: ItemsLoaded) -> None:
+        if message.step_id != self.step.id:
+            return
+        items = self.query_one("#step-items", OptionList)
+        highlighted = items.highlighted
+        items.clear_options()
+        items.add_options([Option(escape(i.label), id=i.id) for i in message.items]
+                          or [Option("nothing here", disabled=True)])
+        if message.items:
+            items.highlighted = min(highlighted or 0, len(message.items) - 1)
+
+    @on(Replied)
+    def _replied(self, message: Replied) -> None:
+        reply = message.reply
+        if reply.text:
+            self._log(*reply.text.splitlines())
+        if reply.plan:
+            self._confirm(message.step_id, reply.plan, reply.typed, {})
+        else:
+            self.action_reload()
+
+    def _confirm(self, step_id: str, plan: tuple[Action, ...], typed: str | None, answers: dict[str, bool]) -> None:
+        """Show the next unanswered action; when every action has an answer, run the plan."""
+        if len(answers) == len(plan):
+            self._run(step_id, plan, answers)
+            return
+        action = plan[len(answers)]
+        title = f"{SPECS[step_id].noun}: action {len(answers) + 1} of {len(plan)}"
+        if typed is not None:
+            check = Typed(f"type {typed} to delete it", lambda text: Migration.confirm_delete(text, action), YES)
+        else:
+            check = Typed(f"confirm all {len(plan)} shown: type {len(plan)}", lambda text: Migration.confirm_all(text, plan), ALL)
+
+        def answered(answer: str | None) -> None:
+            if answer == ALL:
+                answers.update({a.id: True for a in plan[len(answers):]})
+            else:
+                answers[action.id] = answer == YES
+            self._confirm(step_id, plan, typed, answers)
+
+        self.app.push_screen(ConfirmScreen(title, action_lines(action), typed=check, single=typed is None), answered)
+
+    def _run(self, step_id: str, plan: tuple[Action, ...], answers: dict[str, bool]) -> None:
+        self._log(f"{sum(answers.values())} of {len(plan)} confirmed; running")
+        self._in_worker(partial(self._run_plan, step_id, plan, answers), f"run {len(plan)} action(s)")
+
+    def _run_plan(self, step_id: str, plan: tuple[Action, ...], answers: dict[str, bool]) -> None:
+        """One action at a time, so each outcome shows as soon as it is known."""
+        outcomes = []
+        for number, action in enumerate(plan, 1):
+            try:
+                [outcome] = self.host.call(lambda m: m.run([action], lambda a: answers.get(a.id, False)))
+            except CitadelError as exc:
+                outcome = Outcome(action, "failed", str(exc))
+            outcomes.append(outcome)
+            self.post_message(ActionRan(number, len(plan), outcome))
+        self.post_message(PlanFinished(step_id, outcomes))
+
+    @on(ActionRan)
+    def _action_ran(self, message: ActionRan) -> None:
+        outcome, action = message.outcome, message.outcome.action
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        self._log(f"{message.number}/{message.total} {outcome.state} {action.kind} {action.target!r} in {action.store}{detail}")
+
+    @on(PlanFinished)
+    def _plan_finished(self, message: PlanFinished) -> None:
+        verified = sum(o.state == "verified" for o in message.outcomes)
+        self._log(f"{SPECS[message.step_id].noun}: {verified} of {len(message.outcomes)} verified")
+        self.action_reload()
+
+
+def _items(host: MigrationHost, items: Callable[[Migration], list[Item]]) -> list[Item]:
+    try:
+        return host.call(items)
+    except CitadelError as exc:
+        return [Item("error", f"error: {exc}")]
+
+
+class JournalLoaded(Message):
+    def __init__(self, rows: list[tuple[str, ...]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+
+class JournalScreen(Screen[None]):
+    """Every write Citadel made or was asked to make, oldest first, from `.citadel/journal.jsonl`."""
+
+    BINDINGS = [Binding("escape,j,q", "app.pop_screen", "Back", id="journal.close"),
+                Binding("r", "reload", "Reload", id="journal.reload")]
+    COLUMNS = ("when", "user", "step", "action", "store", "target", "outcome", "detail")
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.journal = Journal(path)
+
+    def compose(self) -> ComposeResult:
+        yield Static("[b]Journal[/b]  every confirmed, declined, run and verified action", id="journal-title")
+        yield DataTable(id="journal-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).add_columns(*self.COLUMNS)
+        self.action_reload()
+
+    def action_reload(self) -> None:
+        self.run_worker(self._load, name="journal", description="read the journal", group="journal", thread=True,
+                        exclusive=True, exit_on_error=False)
+
+    def _load(self) -> None:
+        rows = [(e.at[:19].replace("T", " "), e.user, e.step, e.action, e.store, e.target, e.outcome, e.detail)
+                for e in self.journal.entries()]
+        self.post_message(JournalLoaded(rows))
+
+    @on(JournalLoaded)
+    def _loaded(self, message: JournalLoaded) -> None:
+        table = self.query_one(DataTable)
+        table.clear()
+        table.add_rows(message.rows)
+        if not message.rows:
+            self.query_one("#journal-title", Static).update("[b]Journal[/b]  [$text-muted]nothing written yet[/]")

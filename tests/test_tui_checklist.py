@@ -1,0 +1,100 @@
+"""The checklist, its confirmations and the journal in the dashboard, against moto: every write is
+shown and confirmed, declining writes nothing, confirm-all needs the right count, the journal tells."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, OptionList, Static
+
+from citadel_tui.tui.app import CitadelApp
+from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
+from citadel_tui.tui.confirm import ConfirmScreen
+from tests.tui_support import CANARY, SIZE, make_app, seed, settle, write_scenario
+
+
+@pytest.fixture
+def app(tmp_path: Path, sm, moto_url: str) -> CitadelApp:
+    seed(sm)
+    return make_app(write_scenario(tmp_path, moto_url, down=None))
+
+
+async def until(pilot, condition, timeout: float = 20) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition never held")
+
+
+def shown(app: CitadelApp, selector: str) -> str:
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def idle(app: CitadelApp) -> bool:
+    return not any(w.group == "checklist" and not w.is_finished for w in app.workers)
+
+
+async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: CitadelApp, sm) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.statuses and idle(app))
+        assert app.screen.query_one("#steps", OptionList).option_count == 9
+        detail = shown(app, "#step-detail")
+        assert "Review the keys" in detail and "inventory has not been reviewed" in detail
+
+        # step 1: review, accept one problem, export
+        await pilot.press("r")
+        await until(pilot, lambda: idle(app) and "inventory marked reviewed" in shown(app, "#step-log"))
+        await pilot.press("a")
+        await until(pilot, lambda: idle(app) and "accepted .env:" in shown(app, "#step-log"))
+        assert "inventory has not been reviewed" not in shown(app, "#step-detail")
+
+        # step 2: the create plan, one action at a time
+        await pilot.press("down", "p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        first = shown(app, "#confirm-lines")
+        declined = re.search(r"(?:prod|staging)/app/\w+", first).group(0)
+        assert "create in store aws-" in first and "fingerprint" in first and "length" in first
+        assert CANARY not in first and "tags" in first and "layout" in first
+        total = int(shown(app, "#confirm-title").rsplit(" of ", 1)[1])
+        assert total >= 2
+        await pilot.press("n")  # declined: nothing is written for it
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen) and "action 2 of" in shown(app, "#confirm-title"))
+        await pilot.press("tab", *str(total + 1), "enter")  # the wrong count is refused
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, ConfirmScreen) and app.screen.query_one(Input).value == ""
+        assert "refused" in shown(app, "#confirm-prompt")
+        await pilot.press(*str(total), "enter")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
+                    and "create secrets:" in shown(app, "#step-log"), timeout=30)
+        log = shown(app, "#step-log")
+        assert f"1/{total} declined create '{declined}'" in log
+        assert f"create secrets: {total - 1} of {total} verified" in log
+        names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
+        assert declined not in names
+
+        # steps 3 to 9 show their help; step 6 refuses to delete a .env not yet migrated and rotated
+        for title in ("Update application code", "Test with vault in staging", "Rotate all secrets",
+                      "Remove .env from servers"):
+            await pilot.press("down")
+            await until(pilot, lambda: title in shown(app, "#step-detail"))
+        await until(pilot, lambda: app.screen.query_one("#step-items", OptionList).option_count
+                    and "loading" not in str(app.screen.query_one("#step-items", OptionList).get_option_at_index(0).prompt))
+        await pilot.press("tab", "enter")
+        await until(pilot, lambda: idle(app) and "cannot be deleted yet" in shown(app, "#step-log"))
+        assert (app.workspace.config.path.parent / ".env").exists()
+
+        # the journal: the declined action and every verified one, never a value
+        await pilot.press("j")
+        await until(pilot, lambda: isinstance(app.screen, JournalScreen) and app.screen.query_one(DataTable).row_count)
+        table = app.screen.query_one(DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        outcomes = [(r[5], r[6]) for r in rows]
+        assert (declined, "declined") in outcomes
+        assert sum(1 for _, o in outcomes if o == "verified") == total - 1
+        assert all(CANARY not in " ".join(map(str, r)) for r in rows)
+        assert CANARY not in app.export_screenshot()
