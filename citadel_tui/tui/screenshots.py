@@ -3,6 +3,8 @@
 Each view is a fresh app on one Workspace (the stores are read once, then served from their
 cache), driven headless by Textual's pilot at a fixed 160x45 and saved with `save_screenshot`.
 The store-in-error view runs on a copy of the configuration plus a source nobody listens for.
+The confirmation view shows the first create action of step 2 and is never answered: nothing is
+written to a store (the checklist keeps its state in the workspace's `.citadel/`).
 PNGs are not written: no SVG rasteriser is among Citadel's dependencies.
 """
 
@@ -65,6 +67,8 @@ SHOTS = (
     Shot("details", keys("f", "slash", *"jwt", "enter", "down")),
     Shot("store-in-error", last_store, broken=True),
     Shot("rotation", keys("v")),
+    Shot("checklist", keys("k")),
+    Shot("confirmation", keys("k", "down", "p")),
 )
 
 
