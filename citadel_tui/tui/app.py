@@ -55,6 +55,10 @@ class StoreState:
     """The latest answer; kept while a refresh runs so the table does not go blank."""
     generation: int = 0
     """Bumped by every load; an answer from an older load is ignored."""
+    reading: bool = False
+    """A read of this store is in flight."""
+    again: bool = False
+    """A refresh was asked for while a read was in flight: one more read follows it."""
 
 
 class StoreLoaded(Message):
@@ -147,21 +151,34 @@ class CitadelApp(App[int]):
     # -- store loading -----------------------------------------------------------------------
 
     def load_store(self, name: str, *, refresh: bool = False) -> None:
-        """Start (or restart) reading one store; a previous read of it is cancelled and ignored."""
+        """Start reading one store. While a read is in flight, refreshes are coalesced into one
+        more read after it, so pressing `r` twenty times never piles up twenty store reads."""
         store = self.stores[name]
-        store.generation += 1
         store.state = "loading"
         self._relabel(name)
         self._show_store_states()
+        if store.reading:
+            store.again = True
+            return
+        store.reading = True
+        store.generation += 1
         self.run_worker(
-            self._read_store(store.config, store.generation, refresh, self.compare_values),
+            self._read_store(store, store.generation, refresh, self.compare_values),
             name=f"load {name}", description=f"read store {name}", group=f"load-{name}", exclusive=True, exit_on_error=False,
         )
 
-    async def _read_store(self, config: SourceConfig, generation: int, refresh: bool, compare_values: bool) -> None:
+    async def _read_store(self, store: StoreState, generation: int, refresh: bool, compare_values: bool) -> None:
         """The read runs in a daemon thread: a store that hangs never holds up quitting."""
+        config = store.config
         read = partial(self.workspace.load, config, refresh=refresh, compare_values=compare_values)
-        inventory = await in_daemon_thread(f"read {config.name}", read)
+        try:
+            inventory = await in_daemon_thread(f"read {config.name}", read)
+        finally:
+            store.reading = False
+        if store.again:
+            store.again = False
+            self.load_store(config.name, refresh=True)
+            return
         self.post_message(StoreLoaded(config.name, generation, inventory))
 
     @on(StoreLoaded)
