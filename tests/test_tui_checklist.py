@@ -88,13 +88,20 @@ async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: Cita
         await until(pilot, lambda: idle(app) and "cannot be deleted yet" in shown(app, "#step-log"))
         assert (app.workspace.config.path.parent / ".env").exists()
 
+        # escape declines the action shown and every one after it
+        await pilot.press("shift+tab", "up", "up", "up", "up", "p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("escape")
+        await until(pilot, lambda: idle(app) and "create secrets: 0 of 1 verified" in shown(app, "#step-log"))
+        assert declined not in {s["Name"] for s in sm.list_secrets()["SecretList"]}
+
         # the journal: the declined action and every verified one, never a value
         await pilot.press("j")
         await until(pilot, lambda: isinstance(app.screen, JournalScreen) and app.screen.query_one(DataTable).row_count)
         table = app.screen.query_one(DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         outcomes = [(r[5], r[6]) for r in rows]
-        assert (declined, "declined") in outcomes
+        assert outcomes.count((declined, "declined")) == 2
         assert sum(1 for _, o in outcomes if o == "verified") == total - 1
         assert all(CANARY not in " ".join(map(str, r)) for r in rows)
         assert CANARY not in app.export_screenshot()

@@ -34,7 +34,7 @@ from citadel_tui.core.plan import Action, Outcome
 from citadel_tui.core.runbook import build_runbook, write_runbook
 from citadel_tui.core.usage_scan import scan_usages
 from citadel_tui.migration import Migration, StepStatus
-from citadel_tui.tui.confirm import ALL, YES, ConfirmScreen, Typed, action_lines
+from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines
 from citadel_tui.workspace import Workspace
 
 T = TypeVar("T")
@@ -423,8 +423,8 @@ class ChecklistScreen(Screen[None]):
             check = Typed(f"confirm all {len(plan)} shown: type {len(plan)}", lambda text: Migration.confirm_all(text, plan), ALL)
 
         def answered(answer: str | None) -> None:
-            if answer == ALL:
-                answers.update({a.id: True for a in plan[len(answers):]})
+            if answer in (ALL, STOP):
+                answers.update({a.id: answer == ALL for a in plan[len(answers):]})
             else:
                 answers[action.id] = answer == YES
             self._confirm(step_id, plan, typed, answers)

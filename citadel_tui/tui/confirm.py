@@ -1,6 +1,7 @@
 """The confirmation dialog every write goes through: one action shown, then an answer.
 
-`y` confirms the action shown, `n` or Escape declines it (nothing is written). Typing is needed
+`y` confirms the action shown, `n` declines it, Escape declines it and every action after it
+(nothing is written for a declined action). Typing is needed
 for the two stronger answers: "confirm all shown" (the number of actions shown) and a
 destructive action (e.g. the exact file name before a .env file is deleted). A wrong text is
 refused and the dialog stays open. Callers pass names, facts and fingerprints, never a value.
@@ -21,7 +22,7 @@ from textual.widgets import Input, Static
 
 from citadel_tui.core.plan import Action
 
-YES, NO, ALL = "yes", "no", "all"
+YES, NO, ALL, STOP = "yes", "no", "all", "stop"
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,12 @@ def action_lines(action: Action) -> list[str]:
 
 
 class ConfirmScreen(ModalScreen[str]):
-    """Dismissed with `yes`, `no` or the typed answer (`yes` or `all`)."""
+    """Dismissed with `yes`, `no`, `stop` (decline the rest) or the typed answer (`yes` or `all`)."""
 
     BINDINGS = [
         Binding("y", "answer('yes')", "Confirm this one", id="confirm.yes"),
-        Binding("n,escape", "answer('no')", "Decline", id="confirm.no"),
+        Binding("n", "answer('no')", "Decline this one", id="confirm.no"),
+        Binding("escape", "answer('stop')", "Decline the rest", id="confirm.stop"),
         Binding("tab", "type", "Type to confirm", id="confirm.type"),
     ]
 
@@ -61,7 +63,8 @@ class ConfirmScreen(ModalScreen[str]):
             yield Static(f"[b]{escape(self.title_text)}[/b]", id="confirm-title")
             yield Static("\n".join(self.lines), id="confirm-lines")
             yes = "[b]y[/b] confirm this one   " if self.single else ""
-            yield Static(f"[$text-muted]{yes}[b]n[/b]/esc decline: nothing is written[/]", id="confirm-keys")
+            yield Static(f"[$text-muted]{yes}[b]n[/b] decline this one   [b]esc[/b] decline the rest: nothing is written[/]",
+                         id="confirm-keys")
             if self.typed is not None:
                 yield Static(f"[b]tab[/b] {escape(self.typed.prompt)}", id="confirm-prompt")
                 typed = Input(placeholder="type here, then enter", id="confirm-typed")
