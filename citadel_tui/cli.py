@@ -108,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(journal)
     journal.add_argument("--format", choices=("text", "json"), default="text", help="text, or JSON lines")
 
+    code = sub.add_parser("code", help="checklist step 3: where the code reads each key, and code that reads it from a store")
+    _add_config(code)
+    code.add_argument("--source", required=True, metavar="NAME", help="the store the application will read from")
+    code.add_argument("--style", choices=("reader", "sdk", "node"), default="reader",
+                      help="reader: citadel_tui.runtime.SecretReader; sdk: the plain SDK with a TTL cache; node: AWS SDK v3")
+    code.add_argument("--scan", type=_path, metavar="DIR", help="project tree to scan for uses (default: the config's folder)")
+    code.add_argument("--key", action="append", default=[], metavar="KEY",
+                      help="only this env key (repeatable; default: every secret-class key of the .env files)")
+
     login = sub.add_parser("login", help="store a credential the tool needs in the OS keyring")
     login.add_argument("store", choices=["vault"], help="which store the credential is for")
     login.add_argument("--url", required=True, help="the Vault/OpenBao address, e.g. https://vault:8200")
@@ -144,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_run(args)
         if args.command == "policy":
             return run_policy(args)
+        if args.command == "code":
+            return run_code(args)
         if args.command == "login":
             return run_login(args)
         if args.command == "migrate":
@@ -302,22 +313,51 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_policy(args: argparse.Namespace) -> int:
-    from citadel_tui.core.classify import SECRET
     from citadel_tui.core.policies import policy_report
-    from citadel_tui.workspace import Workspace
 
     config = resolve_config(args.config)
-    keys = args.key
-    if not keys:
-        env_files, failures = Workspace(config).read_env_files()
-        if failures:
-            raise failures[0]
-        keys = sorted({e.key for f in env_files for e in f.entries if e.klass == SECRET})
-    if not keys:
-        raise UsageError("no secret keys found in the .env files; name them with --key")
+    keys = args.key or _secret_keys(config)
     sys.stdout.write(policy_report(config, args.source, keys, fmt=args.format, account_id=args.account_id,
                                    region=args.region, principal=args.principal, use_prefix=args.prefix_wide))
     return EXIT_OK
+
+
+def run_code(args: argparse.Namespace) -> int:
+    from citadel_tui.core.codegen import generate_code
+    from citadel_tui.core.usage_scan import scan_usages
+
+    config = resolve_config(args.config)
+    source = next((s for s in config.sources if s.name == args.source), None)
+    if source is None:
+        raise UsageError(f"no source named {args.source!r}; configured: {', '.join(s.name for s in config.sources) or 'none'}")
+    keys = args.key or _secret_keys(config)
+    root = args.scan or (config.path.parent if config.path else _path("."))
+    result = scan_usages(root, keys)
+    by_key = result.by_key()
+    print(f"# Uses of {len(keys)} key(s) in {root} ({result.files_scanned} files scanned)")
+    for key in keys:
+        uses = by_key.get(key, [])
+        print(f"{key}: {len(uses)} use(s)" if uses else f"{key}: no use found (built at run time? check by hand)")
+        for use in uses:
+            print(f"  {use.path}:{use.line}  {use.kind}  {use.snippet}")
+    generated = generate_code(source, keys, style=args.style, config_path=str(config.path or "citadel.toml"))
+    print(f"\n# {generated.filename} ({generated.language}, {generated.style}) for {source.name}\n")
+    print(generated.text)
+    return EXIT_OK
+
+
+def _secret_keys(config: Config) -> list[str]:
+    """Every secret-class key of the configured .env files (no store is read)."""
+    from citadel_tui.core.classify import SECRET
+    from citadel_tui.workspace import Workspace
+
+    env_files, failures = Workspace(config).read_env_files()
+    if failures:
+        raise failures[0]
+    keys = sorted({e.key for f in env_files for e in f.entries if e.klass == SECRET})
+    if not keys:
+        raise UsageError("no secret keys found in the .env files; name them with --key")
+    return keys
 
 
 def run_login(args: argparse.Namespace) -> int:

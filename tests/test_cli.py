@@ -163,3 +163,16 @@ def test_policy_command_covers_the_secret_keys(workspace: Path, capsys) -> None:
     assert_no_canary(out, err)
     code = main(["policy", "--source", "nope"])
     assert code == 2 and "no source named 'nope'" in capsys.readouterr().err
+
+
+def test_code_command_lists_uses_and_generates_reading_code(workspace: Path, capsys) -> None:
+    (workspace / "app.py").write_text("import os\n\npassword = os.environ['DB_PASSWORD']\nold = os.getenv('DB_PASSWORD_OLD')\n")
+    code = main(["code", "--source", "aws-prod"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "DB_PASSWORD: 1 use(s)" in out and "app.py:3" in out
+    assert "API_TOKEN: no use found" in out
+    assert "SecretReader" in out
+    header = next(line for line in out.splitlines() if line.startswith("# ") and line.endswith("for aws-prod"))
+    compile(out.split(header, 1)[1], "generated.py", "exec")
+    assert_no_canary(out, err)
