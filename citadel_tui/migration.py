@@ -24,13 +24,14 @@ from citadel_tui.core.classify import SECRET
 from citadel_tui.core.compare import Row
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile, read_env_file
-from citadel_tui.core.errors import CitadelError, MalformedResponseError, ReadOnlyError, SecretNotFoundError
+from citadel_tui.core.errors import CitadelError, ReadOnlyError, SecretNotFoundError
 from citadel_tui.core.journal import FINISHED, Journal
 from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
 from citadel_tui.core.naming import plan_names
 from citadel_tui.core.plan import Action, Check, Executor, Outcome
 from citadel_tui.core.securefiles import write_private
 from citadel_tui.providers import Source
+from citadel_tui.providers.base import bundle_object
 from citadel_tui.workspace import Workspace
 
 CITADEL_DIR = ".citadel"
@@ -697,23 +698,10 @@ class Migration:
                 raise
             source.client.create_secret(name, json.dumps(values), BUNDLE_TAGS)
             return
-        current = _json_object(raw, name, source.name)
+        current = bundle_object(raw, name, source.name)
         changed = values if replace else {k: v for k, v in values.items() if k not in current}
         if changed:
             source.client.add_version(name, json.dumps({**current, **changed}))
-
-
-def _json_object(raw: str, name: str, store: str) -> dict[str, Any]:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        data = None
-    if not isinstance(data, dict):
-        raise MalformedResponseError(
-            f"bundle secret {name!r} does not hold a JSON object; Citadel only adds fields to a JSON object",
-            source=store, action="write bundle",
-        )
-    return data
 
 
 __all__ = [

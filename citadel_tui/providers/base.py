@@ -19,7 +19,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from citadel_tui.core.cache import TTLCache
 from citadel_tui.core.config import SourceConfig
@@ -134,6 +134,21 @@ class StoreClient(ABC):
             return list(pool.map(fn, items))
 
 
+def bundle_object(raw: str, name: str, store: str) -> dict[str, Any]:
+    """The JSON object a bundle secret holds, with its fields' own types."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(
+            f"bundle secret {name!r} does not hold a JSON object; "
+            "use layout = \"per-key\" or store a JSON object of KEY: value",
+            source=store, action="bundle",
+        )
+    return data
+
+
 def backoff_delay(attempt: int, base: float = 0.2, cap: float = 5.0) -> float:
     """Full-jitter exponential backoff: a random delay in [0, min(cap, base * 2**attempt))."""
     return random.uniform(0, min(cap, base * 2 ** attempt))
@@ -236,17 +251,7 @@ class Source:
 
     def read_bundle(self, name: str) -> dict[str, str]:
         """The bundle secret's fields; values as strings (numbers and booleans as JSON text)."""
-        raw = self.client.read_value(name)
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise MalformedResponseError(
-                f"bundle secret {name!r} does not hold a JSON object; "
-                "use layout = \"per-key\" or store a JSON object of KEY: value",
-                source=self.name, action="read bundle",
-            )
+        data = bundle_object(self.client.read_value(name), name, self.name)
         return {str(k): v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
 
     def read_value(self, key: str) -> str:
