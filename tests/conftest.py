@@ -68,3 +68,22 @@ def sm(moto_url: str):
     import boto3
 
     return boto3.client("secretsmanager", region_name="us-east-1", endpoint_url=moto_url)
+
+
+def write_aws_project(root: Path, moto_url: str, env_text: str) -> Path:
+    """A `.env` (production) and a citadel.toml with one AWS source `aws-prod` (prefix prod/app/)."""
+    (root / ".env").write_text(env_text)
+    (root / "citadel.toml").write_text(f"""
+[[env]]
+path = ".env"
+environment = "production"
+
+[[source]]
+name = "aws-prod"
+kind = "aws"
+environment = "production"
+prefix = "prod/app/"
+region = "us-east-1"
+endpoint_url = "{moto_url}"
+""")
+    return root

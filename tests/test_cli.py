@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from citadel_tui.cli import main
+from tests.conftest import write_aws_project
 
 CANARY = "canary-cli-5e6f7a8b9c"
 
@@ -27,20 +28,7 @@ def closed_port() -> int:
 
 @pytest.fixture
 def workspace(tmp_path: Path, sm, moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / ".env").write_text(f"DB_PASSWORD={CANARY}\nAPI_TOKEN={CANARY}x\nPORT=8080\nBROKEN='x\n")
-    (tmp_path / "citadel.toml").write_text(f"""
-[[env]]
-path = ".env"
-environment = "production"
-
-[[source]]
-name = "aws-prod"
-kind = "aws"
-environment = "production"
-prefix = "prod/app/"
-region = "us-east-1"
-endpoint_url = "{moto_url}"
-""")
+    write_aws_project(tmp_path, moto_url, f"DB_PASSWORD={CANARY}\nAPI_TOKEN={CANARY}x\nPORT=8080\nBROKEN='x\n")
     sm.create_secret(Name="prod/app/DB_PASSWORD", SecretString=CANARY)
     sm.create_secret(Name="prod/app/ORPHANED_KEY", SecretString=CANARY)
     monkeypatch.chdir(tmp_path)

@@ -13,25 +13,14 @@ from hypothesis import strategies as st
 
 from citadel_tui.run import Redactor
 from citadel_tui.runtime import SecretReader
+from tests.conftest import write_aws_project
 
 CANARY = "canary-run-4d5e6f7a8b"
 
 
 @pytest.fixture
 def project(tmp_path: Path, sm, moto_url: str) -> Path:
-    (tmp_path / ".env").write_text("DB_PASSWORD=old\nAPI_TOKEN=old\nPORT=8080\n")
-    (tmp_path / "citadel.toml").write_text(f"""
-[[env]]
-path = ".env"
-environment = "production"
-[[source]]
-name = "aws-prod"
-kind = "aws"
-environment = "production"
-prefix = "prod/app/"
-region = "us-east-1"
-endpoint_url = "{moto_url}"
-""")
+    write_aws_project(tmp_path, moto_url, "DB_PASSWORD=old\nAPI_TOKEN=old\nPORT=8080\n")
     sm.create_secret(Name="prod/app/DB_PASSWORD", SecretString=CANARY)
     sm.create_secret(Name="prod/app/API_TOKEN", SecretString=CANARY + "-token")
     return tmp_path
