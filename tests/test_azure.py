@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -33,21 +32,9 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 DAY = timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[AzureEmulator]:
-    with AzureEmulator() as emulator:
-        yield emulator
-
-
 @pytest.fixture
-def emu(server: AzureEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureEmulator]:
-    """The emulator, emptied, with the service principal's AZURE_* variables set."""
-    server.reset()
-    for name, value in server.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
-    yield server
-    server.reset()
+def emu(azure_vault: AzureEmulator) -> AzureEmulator:
+    return azure_vault
 
 
 def source(emu: AzureEmulator, **kwargs) -> Source:

