@@ -144,24 +144,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     quiet_library_logs()
+    handlers = {
+        "check": run_check, "demo": run_demo, "run": run_run, "policy": run_policy, "code": run_code,
+        "login": run_login, "migrate": run_migrate, "journal": run_journal,
+    }
     try:
-        if args.command == "check":
-            return run_check(args)
-        if args.command == "demo":
-            return run_demo(args)
-        if args.command == "run":
-            return run_run(args)
-        if args.command == "policy":
-            return run_policy(args)
-        if args.command == "code":
-            return run_code(args)
-        if args.command == "login":
-            return run_login(args)
-        if args.command == "migrate":
-            return run_migrate(args)
-        if args.command == "journal":
-            return run_journal(args)
-        return run_tui(args)
+        return handlers.get(args.command, run_tui)(args)
     except CitadelError as exc:
         print(f"citadel: {exc}", file=sys.stderr)
         return EXIT_USAGE
