@@ -403,11 +403,12 @@ class Migration:
 
     # -- step 6: remove .env files -----------------------------------------------------------
 
-    def env_file_report(self) -> list[EnvFileReport]:
-        """Every `.env*` file under the project: git status, history, and its keys' migration."""
+    def env_file_report(self, *, refresh: bool = True) -> list[EnvFileReport]:
+        """Every `.env*` file under the project: git status, history, and its keys' migration.
+        `refresh=False` reuses store inventories read moments ago (step_status just read them)."""
         found = sorted(p for p in self.root.rglob(".env*")
                        if p.is_file() and not SKIPPED_DIRS.intersection(p.relative_to(self.root).parts))
-        stored = self._migrated()
+        stored = self._migrated(refresh=refresh)
         return [self._file_report(path, stored) for path in found]
 
     def plan_delete(self, path: Path) -> Action:
@@ -574,7 +575,7 @@ class Migration:
         (`verify_staging`, `burn_proof`, `audit_statuses`, `usage_ids`); before one runs, a step
         keeps its saved state."""
         env_files = self._env_files()
-        rows = self._rows()
+        rows = self._rows(env_files)
         found = {
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
@@ -582,7 +583,7 @@ class Migration:
             "staging": self._judged("staging", self.staging_results, checklist.results_open),
             "rotate": self._judged("rotate", self.burn_results, checklist.results_open),
             "remove-env": [f"{r.path}: holds migrated keys {', '.join(r.migrated)}"
-                           for r in self.env_file_report() if r.migrated],
+                           for r in self.env_file_report(refresh=False) if r.migrated],
             "schedule": checklist.schedule_open(self.state, rows),
             "audit": self._judged("audit", self.audit_results, checklist.audit_open),
             "emergency": checklist.emergency_open(self.state),
@@ -603,12 +604,12 @@ class Migration:
             return judge(facts)
         return [] if self.state.steps[step_id] == "done" else [f"{step_id}: not verified in this session"]
 
-    def _rows(self) -> list[Row]:
+    def _rows(self, env_files: list[EnvFile]) -> list[Row]:
         """Comparison rows of the stores written to (all stores before any write); a secret whose
         rotation was verified counts as in sync, since its .env value is burned on purpose."""
         written = {e.store for e in self.journal.entries() if e.step == "create"}
         inventories = self.workspace.load_all(compare_values=True, refresh=True)
-        comparison = self.workspace.compare(self._env_files(), inventories, compare_values=True)
+        comparison = self.workspace.compare(env_files, inventories, compare_values=True)
         rotated = self._journal_rotated()
         rows = []
         for row in comparison.rows:
@@ -664,7 +665,7 @@ class Migration:
                     values[entry.key] = EnvValue(entry.key, env.path, entry.klass, entry.fingerprint, entry.length)
         return values
 
-    def _migrated(self, store_names: Sequence[str] | None = None) -> list[Migrated]:
+    def _migrated(self, store_names: Sequence[str] | None = None, *, refresh: bool = True) -> list[Migrated]:
         """Every selected key a store holds, with the fingerprint of the store's value."""
         items = []
         for config in self.workspace.config.sources:
@@ -673,7 +674,7 @@ class Migration:
             values = self._env_values(config.environment)
             wanted = set(values) | set(self.state.selected_keys or ())
             source = self.workspace.source(config.name)
-            for meta in source.inventory(fingerprint=self.workspace.fingerprint, refresh=True):
+            for meta in source.inventory(fingerprint=self.workspace.fingerprint, refresh=refresh):
                 if meta.key in wanted:
                     items.append(Migrated(config.name, config.environment, meta.key, meta, values.get(meta.key)))
         return items
