@@ -9,6 +9,7 @@ prove no value ever reaches a screen, a report or a log.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -234,8 +235,6 @@ def _seed(stack: DemoStack, config: Config, values: dict[str, str], now: datetim
                 source.client.configure_rotation(name, seed.rotation_days)
             _age(stack, source.config.kind, name, seed, now)
         bundle = sources["aws-db-bundle"]
-        import json
-
         bundle.client.create_secret(
             "prod/shop-database",
             json.dumps({"DB_USER": "shop", "DB_PASSWORD": values["DB_PASSWORD"], "DB_HOST": "db.prod.internal"}),
