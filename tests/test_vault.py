@@ -105,6 +105,16 @@ def test_inventory_fallback_lists_folders_and_reads_metadata(bao, root, folder, 
     assert src.client.requests == folders + len(names)
 
 
+def test_empty_folder_is_an_empty_inventory(bao, root, folder, token_env) -> None:
+    """A store not migrated to yet: SCAN answers no data, one LIST confirms the folder is empty."""
+    for mount, kv_version in (("secret", 2), (f"kv1-empty-{folder}", 1)):
+        if kv_version == 1:
+            root.sys.enable_secrets_engine("kv", path=mount, options={"version": "1"})
+        src = source(bao.url, folder, options={"mount": mount, "kv_version": kv_version})
+        assert src.inventory() == ()
+        assert src.client.use_scan is True and src.client.requests == 2
+
+
 def test_prefix_and_subfolder_prefix(bao, root, folder, token_env) -> None:
     for name in ("myapp_DB_PASSWORD", "myapp_API_KEY", "other_TOKEN", "team/myapp_X", "team/Y"):
         put(root, f"{folder}/{name}")

@@ -170,13 +170,26 @@ class VaultClient(StoreClient):
         data = self._scan(f"{self.mount}/detailed-metadata/{self._full(folder)}")
         if data is None:
             return None
+        if self._empty(folder, data):
+            return {}
         return {folder + key: info for key, info in data["key_info"].items()}  # absent: malformed answer
 
     def _scan_names(self, folder: str) -> list[str] | None:
         data = self._scan(f"{self.mount}/{self._full(folder)}")
         if data is None:
             return None
+        if self._empty(folder, data):
+            return []
         return [folder + key for key in data["keys"] if not key.endswith("/")]  # absent: malformed answer
+
+    def _empty(self, folder: str, data: dict[str, Any]) -> bool:
+        """SCAN answers an empty or absent folder with empty data; one LIST tells that apart from
+        an answer stripped of its fields (a broken proxy), which must fail as malformed."""
+        if data:
+            return False
+        if self._list(folder):
+            raise KeyError("SCAN answered no data for a folder LIST says is not empty")
+        return True
 
     def _list_tree(self, folder: str) -> list[str]:
         """Every secret name under `folder`: one LIST per folder, each level's folders concurrently."""
