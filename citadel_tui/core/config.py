@@ -34,6 +34,7 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "profile": (str, "named profile from ~/.aws/config"),
         "endpoint_url": (str, "custom endpoint (testing, VPC endpoints)"),
         "rotation_lambda_arn": (str, "Lambda ARN used when configuring rotation"),
+        "audit_bucket": (str, "S3 bucket CloudTrail writes the audit trail to (step 8)"),
     },
     "gcp": {
         "project": (str, "GCP project id"),
@@ -45,6 +46,7 @@ KIND_KEYS: dict[str, dict[str, tuple[type, str]]] = {
         "vault_url": (str, "https://NAME.vault.azure.net"),
         "ca_bundle": (str, "CA certificate file to trust (emulator)"),
         "vault_resource_id": (str, "ARM resource id of the vault (audit status)"),
+        "audit_workspace_id": (str, "Log Analytics workspace resource id that receives the vault's AuditEvent logs (step 8)"),
         "management_url": (str, "Azure Resource Manager endpoint, default https://management.azure.com"),
         "authority_host": (str, "Entra ID authority for sovereign clouds or Azure Stack, e.g. login.microsoftonline.us"),
     },

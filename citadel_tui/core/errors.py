@@ -68,8 +68,18 @@ class StoreTimeoutError(SourceError):
     retryable = True
 
 
+class ConcurrentChangeError(SourceError):
+    """A read-modify-write was refused because someone changed the resource after it was read
+    (a stale etag). Not retryable as is: the resource must be read again first."""
+
+
 class MalformedResponseError(SourceError):
     """The store answered with something Citadel cannot understand."""
+
+
+class AuditNotSupportedError(CitadelError):
+    """Citadel cannot turn audit logging on for this store: its API does not allow it, or an
+    option the change needs (bucket, workspace, resource id) is not configured."""
 
 
 class ReadOnlyError(CitadelError):

@@ -72,6 +72,16 @@ class AuditStatus:
 
 
 @dataclass(frozen=True)
+class AuditChange:
+    """What enabling audit logging would write, shown to the operator before they confirm it."""
+
+    target: str
+    """What is written, e.g. "trail citadel-audit", "projects/p IAM policy"."""
+    facts: tuple[tuple[str, str], ...]
+    """(label, value) pairs: bucket, log types, destination... Never a secret value."""
+
+
+@dataclass(frozen=True)
 class Policy:
     stale_after_days: int = 90
     rotation_window_days: int = 14

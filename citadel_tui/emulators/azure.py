@@ -4,7 +4,7 @@ Azure has no official local Key Vault, so this server speaks the documented REST
 uses, over HTTPS with a certificate made at start, so that the unmodified SDKs run against it:
 `SecretClient` (challenge authentication, paging with `value` + `nextLink`), `azure.identity`
 credentials (OpenID discovery and the client-credentials token grant) and ARM requests for the
-vault's diagnostic settings. The vault accepts only bearer tokens it issued itself, so expired or
+vault's diagnostic settings (list, and create or update with PUT). The vault accepts only bearer tokens it issued itself, so expired or
 revoked tokens fail like on Azure and a credential refresh really fetches a new one.
 
 Faults from `FaultInjector` apply to authenticated vault and ARM requests (never to challenge
@@ -443,10 +443,53 @@ class AzureEmulator:
     # -- ARM ---------------------------------------------------------------------------------
 
     def diagnostic_settings_of(self, resource_id: str) -> dict[str, Any]:
-        if resource_id.lower().rstrip("/") != self.vault_resource_id.lower():
-            raise ApiError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
+        self._check_resource(resource_id)
         with self.lock:
             return {"value": json.loads(json.dumps(self.diagnostic_settings))}
+
+    def put_diagnostic_setting(self, resource_id: str, name: str, body: Any) -> dict[str, Any]:
+        """Create or replace one diagnostic setting of the vault (names are case-insensitive), as
+        `Diagnostic Settings - Create Or Update` does; returns the stored resource."""
+        self._check_resource(resource_id)
+        properties = body.get("properties") if isinstance(body, dict) else None
+        if not isinstance(properties, dict):
+            raise ApiError(400, "InvalidRequestContent", "The request content must be an object with 'properties'.")
+        destinations = ("workspaceId", "storageAccountId", "eventHubAuthorizationRuleId", "marketplacePartnerId")
+        if not any(isinstance(properties.get(key), str) and properties[key] for key in destinations):
+            raise ApiError(400, "BadRequest", "At least one destination (workspaceId, storageAccountId, "
+                           "eventHubAuthorizationRuleId or marketplacePartnerId) is required.")
+        workspace = properties.get("workspaceId")
+        if workspace is not None and "/providers/microsoft.operationalinsights/workspaces/" not in str(workspace).lower():
+            raise ApiError(400, "LinkedInvalidPropertyId", f"Property id '{workspace}' at path "
+                           "'properties.workspaceId' is invalid. Expect fully qualified resource Id that start with "
+                           "'/subscriptions/{subscriptionId}'.")
+        logs = properties.get("logs") or []
+        if not isinstance(logs, list) or not all(
+            isinstance(log, dict) and isinstance(log.get("enabled"), bool)
+            and bool(log.get("category")) != bool(log.get("categoryGroup")) for log in logs
+        ):
+            raise ApiError(400, "BadRequest", "Every log setting needs 'enabled' and one of 'category' or "
+                           "'categoryGroup'.")
+        stored = {
+            "id": f"{self.vault_resource_id}/providers/microsoft.insights/diagnosticSettings/{name}",
+            "type": "Microsoft.Insights/diagnosticSettings",
+            "name": name,
+            "properties": {
+                **properties,
+                "logs": [{"category": log.get("category"), "categoryGroup": log.get("categoryGroup"),
+                          "enabled": log["enabled"], "retentionPolicy": {"enabled": False, "days": 0}}
+                         for log in logs],
+                "metrics": properties.get("metrics") or [],
+            },
+        }
+        with self.lock:
+            self.diagnostic_settings = [s for s in self.diagnostic_settings
+                                        if s["name"].lower() != name.lower()] + [stored]
+            return json.loads(json.dumps(stored))
+
+    def _check_resource(self, resource_id: str) -> None:
+        if resource_id.lower().rstrip("/") != self.vault_resource_id.lower():
+            raise ApiError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
 
 
 class _AadError(Exception):
@@ -521,7 +564,7 @@ class _Handler(BaseHTTPRequestHandler):
             elif len(parts) >= 2 and parts[1:] == ["v2.0", ".well-known", "openid-configuration"]:
                 self._send(200, self.emulator.openid_configuration(parts[0]))
             elif parts[:1] == ["subscriptions"]:
-                self._arm(method, url.path, query)
+                self._arm(method, url.path, query, raw)
             else:
                 self._vault(method, parts, query, raw)
         except _AadError as exc:
@@ -552,7 +595,9 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_raw(status, mangle(fault, json.dumps(payload).encode()))
 
-    def _arm(self, method: str, path: str, query: dict[str, str]) -> None:
+    def _arm(self, method: str, path: str, query: dict[str, str], raw: bytes) -> None:
+        """GET .../diagnosticSettings (the list) and PUT .../diagnosticSettings/NAME, with the
+        same token check, api-version check and fault injection."""
         authorization = self.headers.get("Authorization")
         unauthorized = ApiError(401, "InvalidAuthenticationToken", "The access token is invalid.", headers={
             "WWW-Authenticate": f'Bearer authorization_uri="https://login.microsoftonline.com/{self.emulator.tenant_id}"'
@@ -560,14 +605,27 @@ class _Handler(BaseHTTPRequestHandler):
         if self.emulator.audience_of(authorization) not in (*ARM_AUDIENCES, self.emulator.management_url):
             raise unauthorized
         suffix = "/providers/microsoft.insights/diagnosticsettings"
-        if method != "GET" or not path.lower().endswith(suffix):
+        head, _, name = path.rstrip("/").rpartition("/")
+        if method == "GET" and path.lower().endswith(suffix):
+            resource, action = path[: -len(suffix)], "Microsoft.Insights/diagnosticSettings/read"
+        elif method == "PUT" and head.lower().endswith(suffix) and name:
+            resource, action = head[: -len(suffix)], "Microsoft.Insights/diagnosticSettings/write"
+        else:
             raise ApiError(404, "InvalidResourceType", f"{method} {path} is not served by this emulator")
         if "api-version" not in query:
             raise ApiError(400, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) "
                            "is required for all requests.")
-        resource = path[: -len(suffix)]
-        fault = self._fault(authorization, "Microsoft.Insights/diagnosticSettings/read", resource, unauthorized)
-        payload = json.dumps(self.emulator.diagnostic_settings_of(resource)).encode()
+        fault = self._fault(authorization, action, resource, unauthorized)
+        if method == "GET":
+            answer = self.emulator.diagnostic_settings_of(resource)
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                raise ApiError(400, "InvalidRequestContent", "The request content was invalid and could not be "
+                               "deserialized.") from None
+            answer = self.emulator.put_diagnostic_setting(resource, name, body)
+        payload = json.dumps(answer).encode()
         self._send_raw(200, payload if fault is None else mangle(fault, payload))
 
     def _challenge(self) -> ApiError:

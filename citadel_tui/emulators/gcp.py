@@ -1,10 +1,14 @@
-"""A loopback GCP Secret Manager (and Resource Manager's GetIamPolicy) over plaintext gRPC.
+"""A loopback GCP Secret Manager (and Resource Manager's Get/SetIamPolicy) over plaintext gRPC.
 
 Google ships no Secret Manager emulator, so this is a real gRPC server speaking the v1 service
 with the client library's own message classes, so the unmodified `SecretManagerServiceClient`
 (and `resourcemanager_v3.ProjectsClient`, for the audit configuration) run against it. Resource
 names come back with the project NUMBER, as on GCP. Clients connect through a small TCP relay in
 front of the gRPC port so that a DROP fault can reset the client's connection for real.
+
+The IAM policy is one policy served for every project. As on GCP, SetIamPolicy refuses a stale
+etag with ABORTED, changes only the fields its update mask names (bindings and etag by default)
+and gives the policy a new etag on every write; an empty etag overwrites unconditionally.
 """
 
 from __future__ import annotations
@@ -32,6 +36,13 @@ MAX_PAGE_SIZE = 25000
 """ListSecrets and ListSecretVersions cap larger page sizes at this."""
 MIN_ROTATION_PERIOD = dt.timedelta(hours=1)
 UPDATABLE = {"labels", "annotations", "rotation", "topics", "expire_time"}
+IAM_MASK_PATHS = {"bindings": "bindings", "etag": "etag", "auditConfigs": "audit_configs",
+                  "audit_configs": "audit_configs"}
+"""SetIamPolicy update mask paths (JSON or proto spelling) -> the Policy field they name."""
+DEFAULT_IAM_MASK = ("bindings", "etag")
+"""The mask SetIamPolicy applies when the request names none."""
+CONCURRENT_POLICY_CHANGE = ("There were concurrent policy changes. Please retry the whole read-modify-write "
+                            "with exponential backoff.")
 
 FAULT_STATUS = {
     Fault.THROTTLE: (grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -118,10 +129,13 @@ class GcpEmulator:
         self.secrets: dict[tuple[str, str | None, str], StoredSecret] = {}
         """Keyed by (project id, location or None, secret id)."""
         self.project_numbers: dict[str, str] = {}
-        self.audit_configs: dict[str, dict[str, list[str]]] = {}
-        """service -> {log type (DATA_READ, DATA_WRITE, ADMIN_READ) -> exempted members}."""
+        self._policy_revision = 0
+        """Never reset: an etag read before a reset must not match a policy written after it."""
+        self.policy = policy_pb2.Policy(version=1, etag=self._next_etag())
+        """The IAM policy (bindings, audit configs, etag) GetIamPolicy serves for every project."""
         self.calls: list[str] = []
         """RPC method names in the order they were served (faulted ones included)."""
+        self._after: dict[str, list[Callable[[], None]]] = {}
         self.lock = threading.RLock()
         self._server: grpc.Server | None = None
         self._relay: _Relay | None = None
@@ -163,12 +177,13 @@ class GcpEmulator:
         return self._relay.connections if self._relay else 0
 
     def reset(self) -> None:
-        """Forget every secret, audit config, fault and call."""
+        """Forget every secret, IAM binding and audit config, fault, hook and call."""
         self.faults.clear()
         with self.lock:
             self.secrets.clear()
-            self.audit_configs.clear()
+            self.policy = policy_pb2.Policy(version=1, etag=self._next_etag())
             self.calls.clear()
+            self._after.clear()
 
     # -- seeding and inspection --------------------------------------------------------------
 
@@ -239,9 +254,41 @@ class GcpEmulator:
             secret.expire_time = expires
 
     def set_audit_config(self, service_name: str, *log_types: str, exempted: tuple[str, ...] = ()) -> None:
-        """Set the project's Data Access audit config for one service (`allServices` for all)."""
+        """Set the project's Data Access audit config for one service (`allServices` for all), as
+        another administrator would: the policy gets a new etag."""
+        config = policy_pb2.AuditConfig(service=service_name, audit_log_configs=[
+            policy_pb2.AuditLogConfig(log_type=policy_pb2.AuditLogConfig.LogType.Value(log_type),
+                                      exempted_members=exempted)
+            for log_type in log_types
+        ])
         with self.lock:
-            self.audit_configs[service_name] = {log_type: list(exempted) for log_type in log_types}
+            kept = [c for c in self.policy.audit_configs if c.service != service_name]
+            del self.policy.audit_configs[:]
+            self.policy.audit_configs.extend(sorted([*kept, config], key=lambda c: c.service))
+            self.policy.etag = self._next_etag()
+
+    def add_binding(self, role: str, *members: str) -> None:
+        """Grant a role to members in the IAM policy, as another administrator would (new etag)."""
+        with self.lock:
+            self.policy.bindings.add(role=role, members=members)
+            self.policy.etag = self._next_etag()
+
+    def audit_log_types(self, service_name: str) -> list[str]:
+        """The log types of every audit config of one service, in order, duplicates kept."""
+        with self.lock:
+            return [policy_pb2.AuditLogConfig.LogType.Name(log.log_type)
+                    for config in self.policy.audit_configs if config.service == service_name
+                    for log in config.audit_log_configs]
+
+    def after_call(self, method: str, action: Callable[[], None]) -> None:
+        """Run `action` once, right after the next `method` RPC is answered: another writer
+        acting between a client's read and its write (e.g. GetIamPolicy then SetIamPolicy)."""
+        with self.lock:
+            self._after.setdefault(method, []).append(action)
+
+    def _next_etag(self) -> bytes:
+        self._policy_revision += 1
+        return b"BwX" + struct.pack(">Q", self._policy_revision)
 
     # -- gRPC plumbing -----------------------------------------------------------------------
 
@@ -269,12 +316,17 @@ class GcpEmulator:
         })
 
     def _projects_handler(self) -> grpc.GenericRpcHandler:
+        methods: dict[str, tuple[Callable[[Any], Any], Any]] = {
+            "GetIamPolicy": (self._get_iam_policy, iam_policy_pb2.GetIamPolicyRequest),
+            "SetIamPolicy": (self._set_iam_policy, iam_policy_pb2.SetIamPolicyRequest),
+        }
         return grpc.method_handlers_generic_handler(PROJECTS_SERVICE, {
-            "GetIamPolicy": grpc.unary_unary_rpc_method_handler(
-                self._serve("GetIamPolicy", self._get_iam_policy),
-                request_deserializer=iam_policy_pb2.GetIamPolicyRequest.FromString,
-                response_serializer=policy_pb2.Policy.SerializeToString,
-            ),
+            name: grpc.unary_unary_rpc_method_handler(
+                self._serve(name, fn),
+                request_deserializer=request.FromString,
+                response_serializer=_raw_or(policy_pb2.Policy.SerializeToString),
+            )
+            for name, (fn, request) in methods.items()
         })
 
     def _serve(self, method: str, fn: Callable[[Any], Any]) -> Callable[[Any, grpc.ServicerContext], Any]:
@@ -295,9 +347,13 @@ class GcpEmulator:
                 return PROTOBUF_FAULTS[fault]  # sent as is by `_raw_or`, in place of the real message
             try:
                 with self.lock:
-                    return fn(request)
+                    answer = fn(request)
+                    after = self._after.pop(method, [])
             except RpcError as exc:
                 context.abort(exc.code, exc.message)
+            for action in after:
+                action()
+            return answer
         return handler
 
     # -- names -------------------------------------------------------------------------------
@@ -504,17 +560,44 @@ class GcpEmulator:
 
     def _get_iam_policy(self, request: iam_policy_pb2.GetIamPolicyRequest) -> policy_pb2.Policy:
         self._parse(request.resource, want="parent")
-        return policy_pb2.Policy(
-            version=1,
-            audit_configs=[
-                policy_pb2.AuditConfig(service=name, audit_log_configs=[
-                    policy_pb2.AuditLogConfig(log_type=policy_pb2.AuditLogConfig.LogType.Value(log_type),
-                                              exempted_members=exempted)
-                    for log_type, exempted in logs.items()
-                ])
-                for name, logs in sorted(self.audit_configs.items())
-            ],
-        )
+        answer = policy_pb2.Policy()
+        answer.CopyFrom(self.policy)
+        return answer
+
+    def _set_iam_policy(self, request: iam_policy_pb2.SetIamPolicyRequest) -> policy_pb2.Policy:
+        """Replace the fields the update mask names; a stale etag is refused, as on GCP."""
+        self._parse(request.resource, want="parent")
+        body = request.policy
+        if body.etag and body.etag != self.policy.etag:
+            raise RpcError(grpc.StatusCode.ABORTED, CONCURRENT_POLICY_CHANGE)
+        fields = set()
+        for path in request.update_mask.paths or DEFAULT_IAM_MASK:
+            if path not in IAM_MASK_PATHS:
+                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"Invalid update_mask path [{path}]; allowed: bindings, etag, auditConfigs.")
+            fields.add(IAM_MASK_PATHS[path])
+        for binding in body.bindings if "bindings" in fields else ():
+            if not binding.role.startswith(("roles/", "projects/", "organizations/")) or not binding.members:
+                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"Policy binding for role [{binding.role}] needs a role name and at least one member.")
+        for config in body.audit_configs if "audit_configs" in fields else ():
+            unspecified = any(log.log_type == policy_pb2.AuditLogConfig.LOG_TYPE_UNSPECIFIED
+                              for log in config.audit_log_configs)
+            if not config.service or unspecified:
+                raise RpcError(grpc.StatusCode.INVALID_ARGUMENT,
+                               f"Audit config for service [{config.service}] needs a service and a log type per log config.")
+        updated = policy_pb2.Policy()
+        updated.CopyFrom(self.policy)
+        if "bindings" in fields:
+            del updated.bindings[:]
+            updated.bindings.extend(body.bindings)
+        if "audit_configs" in fields:
+            del updated.audit_configs[:]
+            updated.audit_configs.extend(body.audit_configs)
+        updated.version = max(updated.version, body.version)
+        updated.etag = self._next_etag()
+        self.policy = updated
+        return self._get_iam_policy(iam_policy_pb2.GetIamPolicyRequest(resource=request.resource))
 
 
 def _check_labels(labels: dict[str, str]) -> None:

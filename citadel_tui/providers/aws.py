@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -29,7 +29,7 @@ from botocore.exceptions import (
 )
 
 from citadel_tui.core import errors
-from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
+from citadel_tui.core.model import AuditChange, AuditState, AuditStatus, SecretMeta
 from citadel_tui.providers.base import StoreClient
 
 PAGE_SIZE = 100
@@ -40,6 +40,12 @@ _AUTH_CODES = {
     "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken",
 }
 _DENIED_CODES = {"AccessDeniedException", "AccessDenied"}
+AUDIT_TRAIL = "citadel-audit"
+"""The trail enable_audit creates (or finds and keeps)."""
+SERVICE_OF_ACTION = dict.fromkeys(("DescribeTrails", "GetTrailStatus", "CreateTrail", "StartLogging"), "cloudtrail")
+"""The IAM service prefix of every action that is not Secrets Manager's, so that a denial names
+the exact permission to grant (cloudtrail:CreateTrail, not secretsmanager:CreateTrail). No S3
+request is made: CloudTrail itself checks that the bucket exists and that its policy allows it."""
 
 
 @functools.cache
@@ -165,9 +171,48 @@ class AwsClient(StoreClient):
         return AuditStatus(AuditState.OFF, "no CloudTrail trail in this region; create one with "
                            "`aws cloudtrail create-trail` and `start-logging`")
 
+    def audit_change(self) -> AuditChange | None:
+        """A multi-region trail into `audit_bucket`, then StartLogging; None without the bucket."""
+        bucket = self.config.option("audit_bucket")
+        if not bucket:
+            return None
+        return AuditChange(f"trail {AUDIT_TRAIL}", (
+            ("trail", f"{AUDIT_TRAIL} (multi-region; an existing trail of that name is kept)"),
+            ("bucket", f"s3://{bucket} (its bucket policy must let cloudtrail.amazonaws.com write)"),
+            ("events", "management events, Secrets Manager GetSecretValue included"),
+            ("region", str(self.config.option("region") or "the profile's default region")),
+            ("then", f"StartLogging on {AUDIT_TRAIL} unless it is already logging"),
+        ))
+
+    def enable_audit(self) -> None:
+        """CreateTrail unless the trail exists, then StartLogging unless it is logging: a second
+        run only reads. A trail named citadel-audit that already exists is kept as it is."""
+        bucket = self.config.option("audit_bucket")
+        if not bucket:
+            raise errors.AuditNotSupportedError(
+                f"source {self.config.name!r}: set audit_bucket = \"BUCKET\" (an S3 bucket whose policy lets "
+                "cloudtrail.amazonaws.com write) so that Citadel can create the CloudTrail trail"
+            )
+        trails = self.call(
+            "DescribeTrails",
+            lambda: self._client("cloudtrail").describe_trails(trailNameList=[AUDIT_TRAIL]),
+            AUDIT_TRAIL,
+        ).get("trailList", [])
+        trail = next((t for t in trails if t.get("Name") == AUDIT_TRAIL), None)
+        if trail is None:
+            try:
+                trail = self.call("CreateTrail", lambda: self._client("cloudtrail").create_trail(
+                    Name=AUDIT_TRAIL, S3BucketName=bucket, IsMultiRegionTrail=True), AUDIT_TRAIL)
+            except errors.SecretExistsError:  # created meanwhile by someone else: keep it
+                trail = {"Name": AUDIT_TRAIL}
+        arn = trail.get("TrailARN") or AUDIT_TRAIL
+        status = self.call("GetTrailStatus", lambda: self._client("cloudtrail").get_trail_status(Name=arn), arn)
+        if not status.get("IsLogging"):
+            self.call("StartLogging", lambda: self._client("cloudtrail").start_logging(Name=arn), arn)
+
     def translate(self, exc: Exception, action: str, resource: str) -> errors.SourceError:
         where = f"{action} on {resource!r}" if resource else action
-        service = "cloudtrail" if action in ("DescribeTrails", "GetTrailStatus") else "secretsmanager"
+        service = SERVICE_OF_ACTION.get(action, "secretsmanager")
         if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
             return errors.CredentialsMissingError(
                 "no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -185,7 +230,8 @@ class AwsClient(StoreClient):
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if code in _DENIED_CODES:
                 return errors.PermissionDeniedError(
-                    f"access denied: the credentials lack {service}:{action} on {resource or '*'}"
+                    f"access denied: the credentials lack {service}:{action} on {resource or '*'}; "
+                    "grant it in the IAM policy of the identity Citadel runs as"
                 )
             if code in _AUTH_CODES:
                 return errors.AuthenticationError(f"AWS rejected the credentials ({code}): {message}")
@@ -193,6 +239,8 @@ class AwsClient(StoreClient):
                 return errors.ThrottledError(f"AWS throttled {where} ({code or status})")
             if code == "ResourceNotFoundException":
                 return errors.SecretNotFoundError(f"no secret {resource!r} in this account and region")
+            if code in _TRAIL_ERRORS:
+                return _TRAIL_ERRORS[code](resource, str(self.config.option("audit_bucket") or "?"))
             if code == "ResourceExistsException":
                 return errors.SecretExistsError(f"secret {resource!r} already exists; Citadel never overwrites it")
             if status >= 500 or code in ("InternalServiceError", "InternalFailure", "ServiceUnavailable"):
@@ -208,6 +256,26 @@ class AwsClient(StoreClient):
             f"unexpected answer to {where} ({type(exc).__name__}): the store, or a proxy in front of it, "
             "sent a body Citadel cannot parse"
         )
+
+
+_TRAIL_ERRORS: dict[str, Callable[[str, str], errors.SourceError]] = {
+    "TrailAlreadyExistsException": lambda trail, bucket: errors.SecretExistsError(
+        f"CloudTrail trail {trail!r} already exists"),
+    "TrailNotFoundException": lambda trail, bucket: errors.SecretNotFoundError(
+        f"no CloudTrail trail {trail!r} in this account and region"),
+    "S3BucketDoesNotExistException": lambda trail, bucket: errors.SecretNotFoundError(
+        f"S3 bucket {bucket!r} (audit_bucket) does not exist; create it, with a bucket policy that lets "
+        "cloudtrail.amazonaws.com call s3:GetBucketAcl and s3:PutObject, or fix audit_bucket"),
+    "InsufficientS3BucketPolicyException": lambda trail, bucket: errors.PermissionDeniedError(
+        f"the bucket policy of {bucket!r} (audit_bucket) does not let CloudTrail write to it; allow "
+        "cloudtrail.amazonaws.com s3:GetBucketAcl on the bucket and s3:PutObject on AWSLogs/ACCOUNT_ID/*"),
+    "InvalidHomeRegionException": lambda trail, bucket: errors.SourceError(
+        f"trail {trail!r} was created in another region and can be started only there; run Citadel with "
+        "that region (or `aws cloudtrail start-logging` there)"),
+    "MaximumNumberOfTrailsExceededException": lambda trail, bucket: errors.SourceError(
+        "this region already has 5 trails, the most CloudTrail allows; start logging on one of them instead"),
+}
+"""CloudTrail answers to the audit requests, each with what the operator can do about it."""
 
 
 def _utc(value: datetime | None) -> datetime | None:

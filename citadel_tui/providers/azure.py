@@ -44,8 +44,8 @@ from azure.mgmt.core.policies import ARMChallengeAuthenticationPolicy
 
 from citadel_tui.core import errors
 from citadel_tui.core.config import SourceConfig
-from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
-from citadel_tui.providers.base import StoreClient
+from citadel_tui.core.model import AuditChange, AuditState, AuditStatus, SecretMeta
+from citadel_tui.providers.base import UNREADABLE, StoreClient
 
 PAGE_SIZE = 25
 """Key Vault's largest page of secrets."""
@@ -54,6 +54,10 @@ DEFAULT_MANAGEMENT_URL = "https://management.azure.com"
 DIAGNOSTIC_SETTINGS_API = "2021-05-01-preview"
 AUDIT_CATEGORY = "auditevent"
 AUDIT_GROUPS = {"audit", "alllogs"}
+AUDIT_SETTING = "citadel-audit"
+"""The diagnostic setting enable_audit writes (replaced, never duplicated, when run again)."""
+ARM_ACTIONS = {"ListDiagnosticSettings", "PutDiagnosticSetting"}
+"""Requests that go to Azure Resource Manager, not to the vault."""
 
 _SECRETS = "Microsoft.KeyVault/vaults/secrets/"
 DATA_ACTIONS = {
@@ -63,6 +67,7 @@ DATA_ACTIONS = {
     "SetSecret": _SECRETS + "setSecret/action",
     "UpdateSecret": _SECRETS + "update/action",
     "ListDiagnosticSettings": "Microsoft.Insights/diagnosticSettings/read",
+    "PutDiagnosticSetting": "Microsoft.Insights/diagnosticSettings/write",
 }
 """The RBAC data action each request needs, for 403 messages that do not name it."""
 
@@ -218,6 +223,58 @@ class AzureClient(StoreClient):
         return AuditStatus(AuditState.OFF, "the vault has no diagnostic setting; add one sending the AuditEvent "
                            "category (`az monitor diagnostic-settings create --resource VAULT_ID ...`)")
 
+    def audit_change(self) -> AuditChange | None:
+        """Diagnostic setting citadel-audit sending AuditEvent to `audit_workspace_id`; None
+        without it or without vault_resource_id."""
+        resource_id = self.config.option("vault_resource_id")
+        workspace = self.config.option("audit_workspace_id")
+        if not resource_id or not workspace:
+            return None
+        return AuditChange(f"diagnostic setting {AUDIT_SETTING}", (
+            ("vault", resource_id),
+            ("logs", "AuditEvent (every secret read and change)"),
+            ("destination", f"Log Analytics workspace {workspace}"),
+            ("setting", f"{AUDIT_SETTING} (created, or replaced if it exists with another destination)"),
+            ("permission", DATA_ACTIONS["PutDiagnosticSetting"]),
+        ))
+
+    def enable_audit(self) -> None:
+        """PUT diagnostic setting citadel-audit unless it already sends AuditEvent to the workspace:
+        a second run only reads."""
+        resource_id = self.config.option("vault_resource_id")
+        workspace = self.config.option("audit_workspace_id")
+        if not resource_id or not workspace:
+            missing = [k for k, v in (("vault_resource_id", resource_id), ("audit_workspace_id", workspace)) if not v]
+            raise errors.AuditNotSupportedError(
+                f"source {self.config.name!r}: set {' and '.join(missing)} (the vault's ARM resource id and the "
+                "Log Analytics workspace resource id) so that Citadel can add a diagnostic setting sending the "
+                "vault's AuditEvent logs"
+            )
+        settings = self.call("ListDiagnosticSettings", lambda: self._diagnostic_settings(resource_id), resource_id)
+        try:
+            done = any(_is_audit_setting(setting, workspace) for setting in settings)
+        except UNREADABLE as exc:
+            raise errors.MalformedResponseError(
+                f"Azure answered ListDiagnosticSettings on {resource_id!r} with data Citadel cannot read "
+                f"({type(exc).__name__}); check management_url",
+                source=self.config.name, action="ListDiagnosticSettings",
+            ) from None
+        if done:
+            return
+        body = {"properties": {"workspaceId": workspace, "logs": [{"category": "AuditEvent", "enabled": True}]}}
+        self.call("PutDiagnosticSetting", lambda: self._put_diagnostic_setting(resource_id, body), resource_id)
+
+    def _put_diagnostic_setting(self, resource_id: str, body: dict[str, Any]) -> None:
+        request = HttpRequest(
+            "PUT",
+            f"{self.management_url}/{resource_id.strip('/')}/providers/Microsoft.Insights/diagnosticSettings/{AUDIT_SETTING}",
+            params={"api-version": DIAGNOSTIC_SETTINGS_API}, json=body,
+        )
+        response = self._arm().send_request(request)
+        if response.status_code not in (200, 201):
+            map_error(response.status_code, response, {401: ClientAuthenticationError, 404: ResourceNotFoundError})
+            raise HttpResponseError(response=response)
+
     def _diagnostic_settings(self, resource_id: str) -> list[dict[str, Any]]:
         client = self._arm()
         request = HttpRequest(
@@ -279,12 +336,18 @@ class AzureClient(StoreClient):
         if status == 403:
             named = _DENIED_ACTION.search(message)
             data_action = named.group(1) if named else DATA_ACTIONS.get(action, action)
-            target = resource if action == "ListDiagnosticSettings" else f"{self.vault_url}/secrets/{resource}"
+            if action in ARM_ACTIONS:
+                role = "Monitoring Contributor" if action == "PutDiagnosticSetting" else "Monitoring Reader"
+                return errors.PermissionDeniedError(
+                    f"access denied: the identity lacks {data_action} on {resource}; assign a role that grants "
+                    f"it on the vault (e.g. {role})"
+                )
             return errors.PermissionDeniedError(
-                f"access denied: the identity lacks {data_action} on {target}; assign a role that grants it "
-                "(e.g. Key Vault Secrets User or Officer) or add the permission to the vault's access policy"
+                f"access denied: the identity lacks {data_action} on {self.vault_url}/secrets/{resource}; assign "
+                "a role that grants it (e.g. Key Vault Secrets User or Officer) or add the permission to the "
+                "vault's access policy"
             )
-        if status == 404 and action == "ListDiagnosticSettings":
+        if status == 404 and action in ARM_ACTIONS:
             return errors.SecretNotFoundError(f"no vault {resource!r} in Azure Resource Manager; check vault_resource_id")
         if status == 404:
             return errors.SecretNotFoundError(f"no secret {resource!r} in {self.vault_url}")
@@ -298,11 +361,14 @@ class AzureClient(StoreClient):
             return errors.ThrottledError(f"Azure throttled {where} ({code or status})")
         if status >= 500:
             return errors.StoreUnavailableError(f"Azure failed {where} with HTTP {status} {code}; try again later")
+        if action in ARM_ACTIONS and message:
+            # ARM requests carry resource ids, never a value: their messages say what to fix.
+            return errors.SourceError(f"Azure refused {where}: HTTP {status} {code}: {message}")
         # Other messages may quote request content, so only the status and code are shown.
         return errors.SourceError(f"Azure refused {where}: HTTP {status} {code}")
 
     def _endpoint(self, action: str) -> str:
-        return self.management_url if action == "ListDiagnosticSettings" else self.vault_url
+        return self.management_url if action in ARM_ACTIONS else self.vault_url
 
 
 def _is_loopback(url: str) -> bool:
@@ -332,6 +398,13 @@ def _period(tag: str | None) -> int | None:
     match = _PERIOD.fullmatch(tag or "")
     days = int(match.group(1)) if match else 0
     return days or None
+
+
+def _is_audit_setting(setting: dict[str, Any], workspace: str) -> bool:
+    """Whether this is Citadel's setting, already sending AuditEvent to `workspace`."""
+    destination = str((setting.get("properties") or {}).get("workspaceId") or "")
+    return (str(setting.get("name") or "").lower() == AUDIT_SETTING and _sends_audit_events(setting)
+            and destination.lower() == workspace.lower())
 
 
 def _sends_audit_events(setting: dict[str, Any]) -> bool:

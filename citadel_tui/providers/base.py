@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 from citadel_tui.core.cache import TTLCache
 from citadel_tui.core.config import SourceConfig
 from citadel_tui.core.errors import (
+    AuditNotSupportedError,
     AuthenticationError,
     CitadelError,
     MalformedResponseError,
@@ -31,7 +32,7 @@ from citadel_tui.core.errors import (
     SourceError,
 )
 from citadel_tui.core.fingerprint import Fingerprinter
-from citadel_tui.core.model import AuditStatus, SecretMeta
+from citadel_tui.core.model import AuditChange, AuditStatus, SecretMeta
 from citadel_tui.core.naming import ENV_KEY_TAG, RULES, NameRules
 
 T = TypeVar("T")
@@ -84,6 +85,19 @@ class StoreClient(ABC):
     @abstractmethod
     def audit_status(self) -> AuditStatus:
         """Whether access to this store's secrets is audit-logged: on, off, or unknown with why."""
+
+    def audit_change(self) -> AuditChange | None:
+        """What enable_audit() would write; None when this store's API cannot turn audit on (or a
+        needed option is missing). Makes no request: the plan is shown before anything is asked."""
+        return None
+
+    def enable_audit(self) -> None:
+        """Turn audit logging on as audit_change() described. Idempotent: running it twice writes
+        nothing new. Every request goes through `call()`."""
+        raise AuditNotSupportedError(
+            f"source {self.config.name!r}: Citadel cannot turn audit logging on through the {self.kind} "
+            "API; enable it by hand (see the checklist's audit step) and check it again"
+        )
 
     @abstractmethod
     def translate(self, exc: Exception, action: str, resource: str) -> SourceError:

@@ -27,7 +27,7 @@ from google.protobuf import field_mask_pb2
 
 from citadel_tui.core import errors
 from citadel_tui.core.config import SourceConfig
-from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
+from citadel_tui.core.model import AuditChange, AuditState, AuditStatus, SecretMeta
 from citadel_tui.core.naming import ENV_KEY_TAG
 from citadel_tui.providers.base import StoreClient
 
@@ -44,8 +44,11 @@ PERMISSIONS = {
     "AccessSecretVersion": "secretmanager.versions.access",
     "ListSecretVersions": "secretmanager.versions.list",
     "GetIamPolicy": "resourcemanager.projects.getIamPolicy",
+    "SetIamPolicy": "resourcemanager.projects.setIamPolicy",
 }
 """The IAM permission each request needs, named when it is denied."""
+AUDIT_LOG_TYPES = ("ADMIN_READ", "DATA_READ", "DATA_WRITE")
+"""The Data Access audit logs enable_audit turns on for Secret Manager (value reads are DATA_READ)."""
 _CARRIES_VALUE = {"AddSecretVersion"}
 """Requests whose payload is a secret value: the server's error text is never repeated for them."""
 _ENABLED = secretmanager_v1.SecretVersion.State.ENABLED
@@ -220,9 +223,7 @@ class GcpClient(StoreClient):
     def audit_status(self) -> AuditStatus:
         """On when the project's IAM policy enables DATA_READ audit logs for Secret Manager
         (value reads are Data Access events; admin activity is always logged)."""
-        try:
-            from google.cloud import resourcemanager_v3  # noqa: F401 - only to tell if it is installed
-        except ImportError:
+        if not _has_resource_manager():
             return AuditStatus(AuditState.UNKNOWN, "reading the audit configuration needs "
                                "google-cloud-resource-manager; pip install google-cloud-resource-manager")
         project = f"projects/{self.project}"
@@ -246,6 +247,53 @@ class GcpClient(StoreClient):
         return AuditStatus(AuditState.OFF, f"no DATA_READ audit log for {SECRETMANAGER} in {project}'s IAM "
                            "policy: value reads are not logged; enable Data Access logs for Secret Manager "
                            "(IAM & Admin > Audit Logs); a folder or organization policy may still enable them")
+
+    def audit_change(self) -> AuditChange | None:
+        """Data Access audit logs for Secret Manager in the project's IAM policy; None when
+        google-cloud-resource-manager (the Projects API client) is not installed."""
+        if not _has_resource_manager():
+            return None
+        project = f"projects/{self.project}"
+        return AuditChange(f"{project} IAM policy", (
+            ("service", SECRETMANAGER),
+            ("log types", ", ".join(AUDIT_LOG_TYPES) + " (the missing ones are added)"),
+            ("policy", f"{project}: auditConfigs only (update mask), sent with the etag read"),
+            ("concurrency", "a policy changed meanwhile is refused (ABORTED), never overwritten"),
+            ("kept", "every binding, every other service's audit config, exempted members"),
+            ("permission", PERMISSIONS["SetIamPolicy"]),
+        ))
+
+    def enable_audit(self) -> None:
+        """Read-modify-write of the project's IAM policy: add the missing Secret Manager audit log
+        types, send the policy back with the etag read and update mask auditConfigs. Nothing is
+        written when every type is already there."""
+        if not _has_resource_manager():
+            raise errors.AuditNotSupportedError(
+                f"source {self.config.name!r}: changing the project's audit configuration needs "
+                "google-cloud-resource-manager; pip install google-cloud-resource-manager"
+            )
+        from google.iam.v1 import policy_pb2
+
+        project = f"projects/{self.project}"
+        timeout = self.config.timeout_seconds
+        # Version 3 so that conditional role bindings come back whole: the policy is sent back.
+        policy = self.call("GetIamPolicy", lambda: self._projects().get_iam_policy(
+            request={"resource": project, "options": {"requested_policy_version": 3}},
+            retry=None, timeout=timeout), project)
+        config = next((c for c in policy.audit_configs if c.service == SECRETMANAGER), None)
+        if config is None:
+            config = policy.audit_configs.add(service=SECRETMANAGER)
+        present = {log.log_type for log in config.audit_log_configs}
+        missing = [policy_pb2.AuditLogConfig.LogType.Value(name) for name in AUDIT_LOG_TYPES]
+        missing = [log_type for log_type in missing if log_type not in present]
+        if not missing:
+            return
+        for log_type in missing:
+            config.audit_log_configs.add(log_type=log_type)
+        mask = field_mask_pb2.FieldMask(paths=["auditConfigs"])
+        self.call("SetIamPolicy", lambda: self._projects().set_iam_policy(
+            request={"resource": project, "policy": policy, "update_mask": mask},
+            retry=None, timeout=timeout), project)
 
     def translate(self, exc: Exception, action: str, resource: str) -> errors.SourceError:
         where = f"{action} on {resource}" if resource else action
@@ -276,6 +324,11 @@ class GcpClient(StoreClient):
             return errors.SecretNotFoundError(f"GCP has no {resource or 'such resource'} ({action}){detail}")
         if code is grpc.StatusCode.ALREADY_EXISTS:
             return errors.SecretExistsError(f"secret {resource} already exists; Citadel never overwrites it")
+        if code is grpc.StatusCode.ABORTED and action == "SetIamPolicy":
+            return errors.ConcurrentChangeError(
+                f"the IAM policy of {resource} changed after Citadel read it (etag mismatch, ABORTED); "
+                "nothing was written: run the audit step again to re-read the policy and apply the change"
+            )
         if code is grpc.StatusCode.RESOURCE_EXHAUSTED:
             return errors.ThrottledError(f"GCP throttled {where} (RESOURCE_EXHAUSTED)")
         if code is grpc.StatusCode.DEADLINE_EXCEEDED:
@@ -293,6 +346,15 @@ class GcpClient(StoreClient):
 
     def _name(self, secret_id: str) -> str:
         return f"{self.parent}/secrets/{secret_id}"
+
+
+def _has_resource_manager() -> bool:
+    """Whether google-cloud-resource-manager (optional: audit configuration only) is installed."""
+    try:
+        from google.cloud import resourcemanager_v3  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _insecure_channel(endpoint: str) -> grpc.Channel:
