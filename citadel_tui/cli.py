@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # imported where used, so `citadel --help` starts fast
     from citadel_tui.core.plan import Action
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_SOURCE = 0, 1, 2, 3
-MIGRATE_STEPS = ("create", "rotate", "schedule")
+MIGRATE_STEPS = ("create", "rotate", "schedule", "audit")
 FORMATS = ("text", "json", "markdown", "csv")
 STATUS_STYLE = {
     "missing": "bold red", "orphan": "magenta", "present": "green", "in-sync": "green",
@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the dashboard on local AWS, Vault, GCP and Azure servers seeded with a scenario")
     demo.add_argument("--workspace", type=_path, metavar="DIR",
                       help="write the demo's .env files and citadel.toml here (default: a temporary folder)")
+    demo.add_argument("--scenario", choices=("dashboard", "migration"), default="dashboard",
+                      help="dashboard: stores seeded so every status shows; migration: empty stores and an "
+                           "application to walk the nine-step checklist (k) from the start")
     demo.add_argument("--check", action="store_true", help="print `citadel check` for the demo instead of opening the dashboard")
     demo.add_argument("--format", choices=FORMATS, default="text", help="with --check: output format")
     demo.add_argument("--screenshots", type=_path, metavar="DIR", help="save SVG screenshots of the main views to DIR")
@@ -257,7 +260,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.workspace:
         args.workspace.mkdir(parents=True, exist_ok=True)
     print("Starting local AWS (moto), OpenBao, GCP and Azure servers…", file=sys.stderr)
-    with demo_workspace(args.workspace) as demo:
+    with demo_workspace(args.workspace, args.scenario) as demo:
         config_path = demo.config_path
         if args.check:
             check = argparse.Namespace(config=config_path, format=args.format, compare_values=True,
@@ -382,10 +385,9 @@ def run_migrate(args: argparse.Namespace) -> int:
         stores = args.store or None
         if args.step == "create":
             plan = migration.plan_creates(args.store, args.key or None)
-        elif args.step == "rotate":
-            plan = migration.plan_rotations(stores)
         else:
-            plan = migration.plan_schedules(stores)
+            plan = {"rotate": migration.plan_rotations, "schedule": migration.plan_schedules,
+                    "audit": migration.plan_audits}[args.step](stores)
         print(f"{len(plan)} action(s) planned for step {args.step}:")
         for number, action in enumerate(plan, 1):
             print(f"  {number}. {action.describe()}")

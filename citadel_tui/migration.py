@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from citadel_tui.core import checklist, report
+from citadel_tui.core.codegen import GeneratedCode, generate_code
 from citadel_tui.core.checklist import STEPS, ChecklistState, Step
 from citadel_tui.core.classify import SECRET
-from citadel_tui.core.compare import Row
+from citadel_tui.core.compare import Row, has_schedule
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile, read_env_file
 from citadel_tui.core.errors import CitadelError, ReadOnlyError, SecretNotFoundError
@@ -29,7 +30,9 @@ from citadel_tui.core.journal import FINISHED, Journal
 from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
 from citadel_tui.core.naming import plan_names
 from citadel_tui.core.plan import Action, Check, Executor, Outcome
+from citadel_tui.core.policies import PolicyDoc, policies_for, secrets_for
 from citadel_tui.core.securefiles import write_private
+from citadel_tui.core.usage_scan import ScanResult, scan_usages
 from citadel_tui.providers import Source
 from citadel_tui.providers.base import bundle_object
 from citadel_tui.workspace import Workspace
@@ -149,6 +152,7 @@ class Migration:
             "rotate-now": _Handler(self._perform_rotation, self._check_burned),
             "configure-rotation": _Handler(self._perform_schedule, self._check_schedule),
             "delete-file": _Handler(self._perform_delete, self._check_delete),
+            "enable-audit": _Handler(self._perform_audit, self._check_audit),
         }
 
     # -- running plans ---------------------------------------------------------------------
@@ -218,17 +222,28 @@ class Migration:
 
     def review_inventory(self) -> None:
         self.state.reviewed_inventory = True
-        self._save()
+        self._touch({"inventory"})
 
     def accept_problem(self, problem_id: str) -> None:
         """Accept one .env problem (`path:line:kind`, see core.checklist.problem_id) instead of fixing it."""
         self.state.accept(problem_id)
-        self._save()
+        self._touch({"inventory"})
 
     def select_keys(self, keys: Iterable[str] | None) -> None:
         """The keys to migrate; None means every secret-class key."""
         self.state.selected_keys = sorted(set(keys)) if keys is not None else None
-        self._save()
+        self._touch({"create"})
+
+    def choose_stores(self, names: Iterable[str] | None) -> None:
+        """The stores step 2 creates in and step 3 writes reading code for; None means every source."""
+        chosen = sorted({self._source(name).name for name in names}) if names is not None else None
+        self.state.target_stores = chosen
+        self._touch({"create"})
+
+    def target_stores(self) -> list[str]:
+        """The chosen stores, in citadel.toml order (a store removed from the file drops out)."""
+        chosen = self.state.target_stores
+        return [c.name for c in self.workspace.config.sources if chosen is None or c.name in chosen]
 
     # -- step 2: create ----------------------------------------------------------------------
 
@@ -324,7 +339,32 @@ class Migration:
     def tick_usage(self, usage_id: str, migrated: bool = True) -> None:
         """Tick (or untick) one code usage (`file:line:key`) as reading from the store now."""
         self.state.tick_usage(usage_id, migrated)
-        self._save()
+        self._touch({"code"})
+
+    def selected_keys(self) -> list[str]:
+        """The keys being migrated: the selection, else every secret-class key of the .env files."""
+        if self.state.selected_keys is not None:
+            return list(self.state.selected_keys)
+        return sorted({e.key for env in self._env_files() for e in env.entries if e.klass == SECRET})
+
+    def usages(self) -> ScanResult:
+        """Every use of the selected keys in the project's source tree."""
+        return scan_usages(self.root, self.selected_keys())
+
+    def generate_code(self, style: str = "reader") -> list[tuple[Path, GeneratedCode]]:
+        """The module that reads the selected keys, per target store, saved under
+        `.citadel/code/<store>/` for the operator to copy into the application."""
+        keys = self.selected_keys()
+        if not keys:
+            raise MigrationError("no key selected: select the keys to migrate in step 2 first")
+        written = []
+        for name in self.target_stores():
+            config = self._source(name).config
+            generated = generate_code(config, keys, style=style, config_path=str(self.workspace.config.path or "citadel.toml"))
+            path = self.folder / "code" / name / generated.filename
+            write_private(path, generated.text)
+            written.append((path, generated))
+        return written
 
     # -- step 4: staging ---------------------------------------------------------------------
 
@@ -485,7 +525,7 @@ class Migration:
         period = self.workspace.config.policy.rotation_period_days
         targets: dict[tuple[str, str], list[str]] = {}
         for item in self._migrated(store_names):
-            if item.meta.next_rotation is None and not item.meta.rotation_enabled:
+            if not has_schedule(item.meta):
                 name = self.workspace.source(item.source).secret_name(item.key)
                 targets.setdefault((item.source, name), []).append(item.key)
         return [self._plan(Action("schedule", "configure-rotation", store, name,
@@ -504,11 +544,35 @@ class Migration:
                  if m.name.split("#")[0] == action.target]
         if not metas:
             return Check.CONFLICT, f"{action.target!r} is no longer in {action.store}"
-        if all(m.rotation_enabled or m.next_rotation is not None for m in metas):
+        if all(has_schedule(m) for m in metas):
             return Check.DONE, "rotation scheduled"
         return Check.ABSENT, "no rotation schedule yet"
 
     # -- step 8: audit -----------------------------------------------------------------------
+
+    def plan_audits(self, store_names: Sequence[str] | None = None) -> list[Action]:
+        """enable-audit for every store whose audit logging is not on and whose API can turn it on
+        (audit_guidance explains the others)."""
+        statuses = self.audit_statuses()
+        actions = []
+        for name, status in statuses.items():
+            if status.state is AuditState.ON or (store_names is not None and name not in store_names):
+                continue
+            change = self.workspace.source(name).client.audit_change()
+            if change is not None:
+                actions.append(self._plan(Action("audit", "enable-audit", name, change.target, change.facts), ()))
+        return actions
+
+    def _perform_audit(self, action: Action) -> None:
+        self.workspace.source(action.store).client.enable_audit()
+
+    def _check_audit(self, action: Action) -> tuple[Check, str]:
+        status = self.workspace.source(action.store).client.audit_status()
+        if status.state is AuditState.ON:
+            return Check.DONE, status.detail
+        if status.state is AuditState.OFF:
+            return Check.ABSENT, status.detail
+        raise MigrationError(f"cannot tell whether audit logging is on in {action.store}: {status.detail}")
 
     def audit_statuses(self) -> dict[str, AuditStatus]:
         """Every store's audit-logging status, asked concurrently; a failure is UNKNOWN with why."""
@@ -527,7 +591,7 @@ class Migration:
             return AuditStatus(AuditState.UNKNOWN, str(exc))
 
     def audit_guidance(self, store: str) -> str:
-        """What the operator runs to turn audit logging on for this store (Citadel does not change it)."""
+        """What the operator runs to turn audit logging on for this store by hand."""
         config = self._source(store).config
         guidance = {
             "aws": lambda: (
@@ -535,7 +599,9 @@ class Migration:
                 "and start it:\n"
                 "  aws cloudtrail create-trail --name citadel-audit --s3-bucket-name BUCKET "
                 f"--is-multi-region-trail --region {config.option('region', 'REGION')}\n"
-                "  aws cloudtrail start-logging --name citadel-audit"),
+                "  aws cloudtrail start-logging --name citadel-audit\n"
+                "Or set audit_bucket = \"BUCKET\" in this source of citadel.toml: Citadel then plans the "
+                "same two calls here, shown and confirmed first."),
             "gcp": lambda: (
                 "Turn on Data Access audit logs (DATA_READ, DATA_WRITE, ADMIN_READ) for "
                 "secretmanager.googleapis.com:\n"
@@ -543,12 +609,16 @@ class Migration:
                 "  # add under auditConfigs:\n"
                 "  #   - service: secretmanager.googleapis.com\n"
                 "  #     auditLogConfigs: [{logType: ADMIN_READ}, {logType: DATA_READ}, {logType: DATA_WRITE}]\n"
-                f"  gcloud projects set-iam-policy {config.option('project')} policy.yaml"),
+                f"  gcloud projects set-iam-policy {config.option('project')} policy.yaml\n"
+                "Citadel plans the same change here (p), shown and confirmed first; it needs "
+                "resourcemanager.projects.setIamPolicy on the project."),
             "azure": lambda: (
                 "Send the vault's AuditEvent logs somewhere with a diagnostic setting:\n"
                 "  az monitor diagnostic-settings create --name citadel-audit "
                 f"--resource {config.option('vault_resource_id', 'VAULT_RESOURCE_ID')} "
-                "--logs '[{\"category\":\"AuditEvent\",\"enabled\":true}]' --workspace LOG_ANALYTICS_WORKSPACE_ID"),
+                "--logs '[{\"category\":\"AuditEvent\",\"enabled\":true}]' --workspace LOG_ANALYTICS_WORKSPACE_ID\n"
+                "Or set audit_workspace_id = \"WORKSPACE_RESOURCE_ID\" in this source of citadel.toml: Citadel "
+                "then plans the same diagnostic setting here, shown and confirmed first."),
             "vault": lambda: (
                 "OpenBao enables audit devices only from its server configuration: add a stanza and restart\n"
                 "  audit \"file\" \"citadel\" {\n    options { file_path = \"/var/log/openbao/audit.log\" }\n  }\n"
@@ -559,32 +629,50 @@ class Migration:
 
     # -- step 9: emergency -------------------------------------------------------------------
 
+    def write_policies(self) -> list[tuple[Path, PolicyDoc]]:
+        """Least-privilege read access to exactly the migrated secrets of each store, saved under
+        `.citadel/policies/` (IAM JSON, Vault HCL, GCP bindings, Azure role assignment)."""
+        keys: dict[str, set[str]] = {}
+        for item in self._migrated(refresh=False):
+            keys.setdefault(item.source, set()).add(item.key)
+        if not keys:
+            raise MigrationError("no secret is migrated yet: nothing to grant access to (step 2)")
+        written = []
+        for config in self.workspace.config.sources:
+            if config.name in keys:
+                for doc in policies_for(config, secrets_for(config, sorted(keys[config.name]))):
+                    path = self.folder / "policies" / doc.filename
+                    write_private(path, doc.text)
+                    written.append((path, doc))
+        return written
+
     def confirm_runbook_saved(self, path: Path) -> None:
         """The operator confirms the break-glass runbook is saved (at `path`, which must exist)."""
         if not path.is_file():
             raise MigrationError(f"{path}: no such file; save the runbook there first")
         self.state.runbook_saved = str(path)
-        self._save()
+        self._touch({"emergency"})
 
     # -- the checklist -----------------------------------------------------------------------
 
     def step_status(self, usage_ids: Sequence[str] | None = None) -> dict[str, StepStatus]:
         """What is still open per step, judged by core.checklist; step states are persisted.
 
-        Staging, rotate, code and audit are judged from the last verification of this session
-        (`verify_staging`, `burn_proof`, `audit_statuses`, `usage_ids`); before one runs, a step
-        keeps its saved state."""
+        Code is judged from `usage_ids` (default: a scan of the project for the selected keys).
+        Staging, rotate and audit are judged from the last verification of this session
+        (`verify_staging`, `burn_proof`, `audit_statuses`); before one runs, a step keeps its saved state."""
         env_files = self._env_files()
         rows = self._rows(env_files)
         found = {
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
-            "code": self._judged("code", usage_ids, lambda ids: checklist.code_open(self.state, ids)),
+            "code": checklist.code_open(self.state, usage_ids if usage_ids is not None
+                                        else [u.id for u in self.usages().usages]),
             "staging": self._judged("staging", self.staging_results, checklist.results_open),
             "rotate": self._judged("rotate", self.burn_results, checklist.results_open),
             "remove-env": [f"{r.path}: holds migrated keys {', '.join(r.migrated)}"
                            for r in self.env_file_report(refresh=False) if r.migrated],
-            "schedule": checklist.schedule_open(self.state, rows),
+            "schedule": checklist.schedule_open((i.key, i.source, i.meta) for i in self._migrated(refresh=False)),
             "audit": self._judged("audit", self.audit_results, checklist.audit_open),
             "emergency": checklist.emergency_open(self.state),
         }

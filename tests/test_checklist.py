@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import stat
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from citadel_tui.core.checklist import (
 from citadel_tui.core.compare import Row
 from citadel_tui.core.envfile import read_env_file
 from citadel_tui.core.fingerprint import Fingerprinter
-from citadel_tui.core.model import AuditState, AuditStatus
+from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
 
 
 def test_nine_steps_in_the_seed_order() -> None:
@@ -62,7 +63,9 @@ def test_create_and_schedule_judged_from_rows() -> None:
     ]
     state = ChecklistState()
     assert create_open(state, rows) == ["B_TOKEN in aws: present, drift"]
-    assert schedule_open(state, rows) == ["A_TOKEN in aws"]
+    scheduled = SecretMeta("p/A", key="A_TOKEN", next_rotation=datetime(2026, 5, 1, tzinfo=timezone.utc))
+    assert schedule_open([("A_TOKEN", "aws", SecretMeta("p/A", key="A_TOKEN")), ("B_TOKEN", "gcp", scheduled),
+                          ("C_TOKEN", "vault", SecretMeta("p/C", key="C_TOKEN", rotation_enabled=True))]) == ["A_TOKEN in aws"]
     state.selected_keys = ["A_TOKEN"]
     assert create_open(state, rows) == []
 

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from citadel_tui.core.compare import Row
+from citadel_tui.core.compare import Row, has_schedule
 from citadel_tui.core.envfile import EnvFile, EnvProblem
 from citadel_tui.core.errors import CitadelError
-from citadel_tui.core.model import AuditState, AuditStatus
+from citadel_tui.core.model import AuditState, AuditStatus, SecretMeta
 from citadel_tui.core.securefiles import write_private
 
 
@@ -72,6 +72,8 @@ class ChecklistState:
     """Ids (`path:line:kind`) of .env problems the operator accepted instead of fixing."""
     selected_keys: list[str] | None = None
     """Keys chosen for migration; None means every secret-class key."""
+    target_stores: list[str] | None = None
+    """Sources the keys are created in (step 2) and the code reads from (step 3); None means all."""
     migrated_usages: list[str] = field(default_factory=list)
     """Ids (`file:line:key`) of code usages the operator ticked as migrated."""
     runbook_saved: str | None = None
@@ -143,8 +145,9 @@ def results_open(results: Mapping[str, bool]) -> list[str]:
     return [key for key, passed in results.items() if not passed]
 
 
-def schedule_open(state: ChecklistState, rows: Iterable[Row]) -> list[str]:
-    return [f"{r.key} in {r.source}" for r in selected(state, rows) if r.has("present") and r.has("no-rotation")]
+def schedule_open(migrated: Iterable[tuple[str, str, SecretMeta]]) -> list[str]:
+    """Judged from the stores (key, store, metadata), not the .env files: it holds once they are gone."""
+    return [f"{key} in {store}" for key, store, meta in migrated if not has_schedule(meta)]
 
 
 def audit_open(statuses: Mapping[str, AuditStatus]) -> list[str]:

@@ -62,13 +62,18 @@ class Comparison:
         return [r for r in self.rows if r.counts_for_failure() and wanted.intersection(r.statuses)]
 
 
+def has_schedule(meta: SecretMeta) -> bool:
+    """A rotation is configured: the store names a next date, or says rotation is on."""
+    return meta.next_rotation is not None or meta.rotation_enabled
+
+
 def secret_statuses(meta: SecretMeta, policy: Policy, now: datetime) -> list[str]:
     """Age, rotation, expiry and usage statuses of one secret at `now`."""
     statuses = []
     window = timedelta(days=policy.rotation_window_days)
     if meta.last_changed and now - meta.last_changed > timedelta(days=policy.stale_after_days):
         statuses.append("stale")
-    if meta.next_rotation is None and not meta.rotation_enabled:
+    if not has_schedule(meta):
         statuses.append("no-rotation")
     elif meta.next_rotation is not None:
         if meta.next_rotation < now:
