@@ -1,10 +1,14 @@
 """`citadel demo`: the whole product on an embedded default, no cloud account needed.
 
 Starts real servers on 127.0.0.1 — moto for AWS, a real OpenBao dev server for Vault, and the
-project's GCP and Azure emulators — seeds them through Citadel's own adapters with a scenario in
-which every status appears, writes a throw-away workspace (`.env`, `.env.staging`,
-`citadel.toml`) and opens the dashboard on it. Every seeded value contains `CANARY`, so tests can
-prove no value ever reaches a screen, a report or a log.
+project's GCP and Azure emulators — and writes a throw-away workspace (`.env`, `.env.staging`,
+`citadel.toml`) for one of two scenarios, then opens the dashboard on it:
+
+- `dashboard`: the stores are seeded through Citadel's own adapters so that every status appears;
+- `migration`: the stores are empty (every key is missing) and the project has application code,
+  the starting point of the nine-step checklist (`k`).
+
+Every value contains `CANARY`, so tests can prove no value ever reaches a screen, a report or a log.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from citadel_tui.providers import open_source
 CANARY = "CANARY"
 GCP_PROJECT = "shop-staging"
 VAULT_TOKEN = "citadel-demo-root"
+AUDIT_BUCKET = "shop-cloudtrail-audit"
+SCENARIOS = ("dashboard", "migration")
 
 
 def demo_value(key: str) -> str:
@@ -55,6 +61,19 @@ PRODUCTION_KEYS = (
     "SLACK_WEBHOOK_TOKEN",
 )
 STAGING_KEYS = ("DB_PASSWORD", "STRIPE_SECRET_KEY", "JWT_SIGNING_KEY", "SESSION_SECRET")
+MIGRATION_KEYS = ("DB_PASSWORD", "STRIPE_SECRET_KEY", "JWT_SIGNING_KEY", "SENDGRID_API_KEY")
+MIGRATION_STAGING_KEYS = ("DB_PASSWORD", "STRIPE_SECRET_KEY")
+APP_FILES = {
+    "app/settings.py": (
+        "import os\n\n"
+        "DATABASE_PASSWORD = os.environ[\"DB_PASSWORD\"]\n"
+        "STRIPE_KEY = os.getenv(\"STRIPE_SECRET_KEY\")\n"
+        "JWT_KEY = os.environ.get(\"JWT_SIGNING_KEY\", \"\")\n"
+    ),
+    "app/mailer.js": "const apiKey = process.env.SENDGRID_API_KEY;\nmodule.exports = { apiKey };\n",
+    "deploy/run.sh": "#!/bin/sh\nexec gunicorn app:wsgi --env DB_PASSWORD=\"$DB_PASSWORD\"\n",
+}
+"""The migration scenario's application: the code step 3 finds and the operator ticks."""
 
 SEEDS = (
     # AWS, production: rotation in every state, an old secret, an idle one, drift, an orphan.
@@ -121,6 +140,8 @@ class DemoStack:
         self._stack.close()
 
     def _start(self) -> None:
+        """Start the four servers; OpenBao declares a file audit device in its configuration, the
+        only way OpenBao takes one (the other stores get theirs through Citadel, step 8)."""
         from moto.server import ThreadedMotoServer
 
         from citadel_tui.emulators.azure import AzureEmulator
@@ -133,7 +154,8 @@ class DemoStack:
         self._stack.callback(moto.stop)
         host, port = moto.get_host_and_port()
         self.endpoints["aws"] = f"http://{host}:{port}"
-        self.bao = self._stack.enter_context(OpenBaoServer(token=VAULT_TOKEN))
+        audit_dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="citadel-demo-audit-")))
+        self.bao = self._stack.enter_context(OpenBaoServer(token=VAULT_TOKEN, audit_log=audit_dir / "openbao-audit.log"))
         self.gcp = self._stack.enter_context(GcpEmulator())
         self.azure = self._stack.enter_context(AzureEmulator())
 
@@ -144,8 +166,24 @@ class DemoStack:
             "VAULT_TOKEN": VAULT_TOKEN, **self.azure.environment(),
         }
 
-    def config_text(self, root: Path) -> str:
-        return f"""# Written by `citadel demo`: four local stores on 127.0.0.1.
+    @property
+    def audit_workspace_id(self) -> str:
+        """A Log Analytics workspace in the vault's resource group, for the vault's diagnostic setting."""
+        group = self.azure.vault_resource_id.split("/providers/")[0]
+        return f"{group}/providers/Microsoft.OperationalInsights/workspaces/shop-audit"
+
+    def config_text(self, scenario: str = "dashboard") -> str:
+        bundle = "" if scenario == "migration" else f"""
+[[source]]
+name = "aws-db-bundle"
+kind = "aws"
+environment = "production"
+layout = "bundle"
+secret = "prod/shop-database"
+region = "us-east-1"
+endpoint_url = "{self.endpoints['aws']}"
+"""
+        return f"""# Written by `citadel demo --scenario {scenario}`: four local stores on 127.0.0.1.
 [policy]
 stale_after_days = 90
 rotation_window_days = 14
@@ -166,16 +204,8 @@ environment = "production"
 prefix = "prod/shop/"
 region = "us-east-1"
 endpoint_url = "{self.endpoints['aws']}"
-
-[[source]]
-name = "aws-db-bundle"
-kind = "aws"
-environment = "production"
-layout = "bundle"
-secret = "prod/shop-database"
-region = "us-east-1"
-endpoint_url = "{self.endpoints['aws']}"
-
+audit_bucket = "{AUDIT_BUCKET}"
+{bundle}
 [[source]]
 name = "azure-prod"
 kind = "azure"
@@ -186,6 +216,7 @@ ca_bundle = "{self.azure.ca_file}"
 authority_host = "{self.azure.authority_host}"
 management_url = "{self.azure.management_url}"
 vault_resource_id = "{self.azure.vault_resource_id}"
+audit_workspace_id = "{self.audit_workspace_id}"
 
 [[source]]
 name = "vault-prod"
@@ -205,20 +236,52 @@ rotation_topic = "projects/{GCP_PROJECT}/topics/secret-rotation"
 """
 
 
-def write_workspace(stack: DemoStack, root: Path, now: datetime | None = None) -> Path:
-    """Seed the stores and write `.env`, `.env.staging` and `citadel.toml` under `root`."""
+def write_workspace(stack: DemoStack, root: Path, now: datetime | None = None, scenario: str = "dashboard") -> Path:
+    """Write `.env`, `.env.staging` and `citadel.toml` under `root`; seed the stores for the
+    dashboard scenario, or write the application's code for the migration one."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
     now = now or datetime.now(timezone.utc)
     values = {key: demo_value(key) for key in PRODUCTION_KEYS}
     values.update({f"staging:{key}": demo_value(key) for key in STAGING_KEYS})
-    (root / ".env").write_text(env_text(values), encoding="utf-8")
-    (root / ".env.staging").write_text(staging_text(values), encoding="utf-8")
+    if scenario == "migration":
+        env, staging = migration_env_texts(values)
+    else:
+        env, staging = env_text(values), staging_text(values)
+    (root / ".env").write_text(env, encoding="utf-8")
+    (root / ".env.staging").write_text(staging, encoding="utf-8")
     config_path = root / "citadel.toml"
-    config_path.write_text(stack.config_text(root), encoding="utf-8")
-    config = load_config(config_path)
-    _seed(stack, config, values, now)
+    config_path.write_text(stack.config_text(scenario), encoding="utf-8")
+    _create_audit_bucket(stack)
+    if scenario == "migration":
+        for relative, text in APP_FILES.items():
+            (root / relative).parent.mkdir(parents=True, exist_ok=True)
+            (root / relative).write_text(text, encoding="utf-8")
+    else:
+        _seed(stack, load_config(config_path), values, now)
     for path in (root / ".env", root / ".env.staging", config_path):
         path.chmod(0o600)
     return config_path
+
+
+def migration_env_texts(values: dict[str, str]) -> tuple[str, str]:
+    """The migration scenario's .env files: secrets, configuration and one placeholder to leave out."""
+    env = ["# Shop API — production", "PORT=8080", *(f"{key}={values[key]}" for key in MIGRATION_KEYS),
+           "GITHUB_TOKEN=changeme"]
+    staging = ["# Shop API — staging", "PORT=8080", *(f"{key}={values['staging:' + key]}" for key in MIGRATION_STAGING_KEYS)]
+    return "\n".join(env) + "\n", "\n".join(staging) + "\n"
+
+
+def _create_audit_bucket(stack: DemoStack) -> None:
+    """The S3 bucket CloudTrail writes to: it must exist before step 8 creates the trail."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=stack.endpoints["aws"], region_name="us-east-1",
+                      aws_access_key_id="demo", aws_secret_access_key="demo")
+    try:
+        s3.create_bucket(Bucket=AUDIT_BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass  # a second workspace on the same servers
 
 
 def _seed(stack: DemoStack, config: Config, values: dict[str, str], now: datetime) -> None:
@@ -272,7 +335,7 @@ class Demo:
 
 
 @contextmanager
-def demo_workspace(root: Path | None = None) -> Iterator[Demo]:
+def demo_workspace(root: Path | None = None, scenario: str = "dashboard") -> Iterator[Demo]:
     """Servers up, stores seeded, workspace written; everything stopped and removed afterwards."""
     with ExitStack() as stack:
         if root is None:
@@ -282,7 +345,7 @@ def demo_workspace(root: Path | None = None) -> Iterator[Demo]:
         saved = {name: os.environ.get(name) for name in environment}
         os.environ.update(environment)
         try:
-            yield Demo(write_workspace(servers, root), environment)
+            yield Demo(write_workspace(servers, root, scenario=scenario), environment)
         finally:
             for name, value in saved.items():
                 if value is None:

@@ -105,3 +105,34 @@ async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: Cita
         assert sum(1 for _, o in outcomes if o == "verified") == total - 1
         assert all(CANARY not in " ".join(map(str, r)) for r in rows)
         assert CANARY not in app.export_screenshot()
+
+
+async def test_an_action_cut_short_by_a_kill_is_rechecked_not_written_twice(app: CitadelApp, sm) -> None:
+    """The process died after the write and before its verification: the journal says `started`,
+    the secret is there. Confirmed again, the action is re-checked and verified; no second write."""
+    from citadel_tui.core.journal import Journal
+
+    target = "prod/app/ANALYTICS_TOKEN"
+    action_id = f"create:create:aws-prod:{target}"
+    journal = Journal(app.workspace.config.path.parent / ".citadel" / "journal.jsonl")
+    for outcome in ("confirmed", "started"):
+        journal.record(step="create", action_id=action_id, action="create", store="aws-prod", target=target,
+                       outcome=outcome)
+    sm.create_secret(Name=target, SecretString=CANARY)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.statuses and idle(app))
+        await pilot.press("down", "p")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        total = int(shown(app, "#confirm-title").rsplit(" of ", 1)[1])
+        for number in range(1, total + 1):
+            await until(pilot, lambda n=number: isinstance(app.screen, ConfirmScreen)
+                        and f"action {n} of" in shown(app, "#confirm-title"))
+            await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
+                    and "create secrets:" in shown(app, "#step-log"), timeout=30)
+        assert f"verified create '{target}' in aws-prod" in shown(app, "#step-log")
+    assert len(sm.list_secret_version_ids(SecretId=target)["Versions"]) == 1
+    outcomes = [e.outcome for e in journal.entries() if e.action_id == action_id]
+    assert outcomes == ["confirmed", "started", "rechecked", "verified"]

@@ -32,9 +32,9 @@ from citadel_tui.core.errors import CitadelError
 from citadel_tui.core.journal import Journal
 from citadel_tui.core.plan import Action, Outcome
 from citadel_tui.core.runbook import build_runbook, write_runbook
-from citadel_tui.core.usage_scan import scan_usages
 from citadel_tui.migration import Migration, StepStatus
 from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines
+from citadel_tui.tui.screens import TextScreen
 from citadel_tui.workspace import Workspace
 
 T = TypeVar("T")
@@ -59,13 +59,23 @@ class MigrationHost:
 # -- what each step offers -----------------------------------------------------------------------
 
 @dataclass(frozen=True)
+class View:
+    """A generated document to open in the viewer: code, policies, runbook, instructions."""
+
+    title: str
+    text: str
+    lexer: str = "text"
+
+
+@dataclass(frozen=True)
 class Reply:
-    """What a step operation answers: text for the log, and/or a plan to confirm and run."""
+    """What a step operation answers: text for the log, a plan to confirm and run, a document to show."""
 
     text: str = ""
     plan: tuple[Action, ...] = ()
     typed: str | None = None
     """For a destructive plan: the exact text (a file name) the operator must type."""
+    view: View | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,10 @@ class StepSpec:
     """What a plan of this step is called in its summary: `create secrets: 4 of 5 verified`."""
 
 
+def _box(ticked: bool) -> str:
+    return "[x]" if ticked else "[ ]"
+
+
 def _accept_next(m: Migration) -> Reply:
     """Accept the first .env problem not accepted yet: one at a time, each named."""
     files, _ = m.workspace.read_env_files()
@@ -112,25 +126,46 @@ def _reviewed(m: Migration) -> Reply:
 
 
 def _export(fmt: str, m: Migration) -> Reply:
-    return Reply(f"inventory exported (keys, files, lines, problems; no value) to {m.export_inventory(fmt)}")
+    return Reply(f"inventory exported as {fmt} (keys, files, lines, problems; no value) to {m.export_inventory(fmt)}")
+
+
+def _create_items(m: Migration) -> list[Item]:
+    """The stores to create in, then every .env key: enter toggles one in or out."""
+    chosen = set(m.target_stores())
+    items = [Item(f"store:{c.name}", f"{_box(c.name in chosen)} store {c.name}  {c.kind}, {c.environment}")
+             for c in m.workspace.config.sources]
+    selected = set(m.selected_keys())
+    files, _ = m.workspace.read_env_files()
+    seen: dict[str, str] = {}
+    for env in files:
+        for entry in env.entries:
+            seen.setdefault(entry.key, f"{entry.klass}  {env.path.name}:{entry.line}")
+    return items + [Item(f"key:{key}", f"{_box(key in selected)} key {key}  {where}") for key, where in sorted(seen.items())]
+
+
+def _toggle_create(m: Migration, item_id: str) -> Reply:
+    kind, name = item_id.split(":", 1)
+    if kind == "store":
+        stores = set(m.target_stores()) ^ {name}
+        m.choose_stores(stores)
+        return Reply(f"{'chose' if name in stores else 'left out'} store {name}; creating in: {', '.join(sorted(stores)) or 'none'}")
+    keys = set(m.selected_keys()) ^ {name}
+    m.select_keys(keys)
+    return Reply(f"{'selected' if name in keys else 'left out'} {name}; {len(keys)} key(s) selected")
 
 
 def _plan_creates(m: Migration) -> Reply:
-    stores = [s.name for s in m.workspace.config.sources]
+    stores = m.target_stores()
+    if not stores:
+        return Reply("no store chosen: tick at least one store in the list below")
     plan = m.plan_creates(stores)
     return Reply(f"{len(plan)} create action(s) planned in {', '.join(stores)}", tuple(plan))
 
 
-def _selected_keys(m: Migration) -> list[str]:
-    files, _ = m.workspace.read_env_files()
-    chosen = m.state.selected_keys
-    return sorted({e.key for f in files for e in f.entries if (e.key in chosen if chosen is not None else e.klass == "secret")})
-
-
 def _usages(m: Migration) -> list[Item]:
     ticked = set(m.state.migrated_usages)
-    return [Item(u.id, f"{'[x]' if u.id in ticked else '[ ]'} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
-            for u in scan_usages(m.root, _selected_keys(m)).usages]
+    return [Item(u.id, f"{_box(u.id in ticked)} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
+            for u in m.usages().usages]
 
 
 def _tick(m: Migration, usage_id: str) -> Reply:
@@ -139,9 +174,11 @@ def _tick(m: Migration, usage_id: str) -> Reply:
     return Reply(f"{'ticked' if ticked else 'unticked'} {usage_id}")
 
 
-def _audit(m: Migration) -> Reply:
-    lines = [f"{name}: {s.state.value}  {s.detail}" for name, s in m.audit_statuses().items()]
-    return Reply("\n".join(["audit logging per store (enter on a store shows how to turn it on)", *lines]))
+def _generate_code(m: Migration) -> Reply:
+    written = m.generate_code()
+    text = "\n\n".join(f"# ---- {path} ----\n{code.text}" for path, code in written)
+    return Reply("reading code saved to " + ", ".join(str(p) for p, _ in written),
+                 view=View(f"Reading code for {len(written)} store(s)", text, "python"))
 
 
 def _results(title: str, results: dict[str, bool]) -> Reply:
@@ -171,8 +208,23 @@ def _plan_schedules(m: Migration) -> Reply:
     return Reply(f"{len(plan)} schedule(s) planned", tuple(plan))
 
 
+def _audit(m: Migration) -> Reply:
+    lines = [f"{name}: {s.state.value}  {s.detail}" for name, s in m.audit_statuses().items()]
+    return Reply("\n".join(["audit logging per store (enter on a store shows how to turn it on by hand)", *lines]))
+
+
+def _plan_audits(m: Migration) -> Reply:
+    plan = m.plan_audits()
+    return Reply(f"{len(plan)} audit change(s) planned; a store not planned is on already or needs the "
+                 "instructions (enter on it)", tuple(plan))
+
+
 def _audit_items(m: Migration) -> list[Item]:
     return [Item(name, f"{name}: {s.state.value}  {s.detail}") for name, s in m.audit_statuses().items()]
+
+
+def _audit_guidance(m: Migration, store: str) -> Reply:
+    return Reply(view=View(f"Audit logging for {store}", m.audit_guidance(store), "shell"))
 
 
 def _runbook_path(m: Migration) -> Path:
@@ -184,8 +236,17 @@ def _save_runbook(m: Migration) -> Reply:
     files, _ = workspace.read_env_files()
     comparison = workspace.compare(files, workspace.load_all())
     path = _runbook_path(m)
-    write_runbook(path, build_runbook(comparison, workspace.config.sources))
-    return Reply(f"runbook saved to {path} (mode 0600); read it, then confirm it is saved (c)")
+    text = build_runbook(comparison, workspace.config.sources)
+    write_runbook(path, text)
+    return Reply(f"runbook saved to {path} (mode 0600); read it, then confirm it is saved (c)",
+                 view=View(f"Break-glass runbook: {path}", text, "markdown"))
+
+
+def _policies(m: Migration) -> Reply:
+    written = m.write_policies()
+    text = "\n\n".join(f"# ---- {doc.title}: {path} ----\n{doc.text}" for path, doc in written)
+    return Reply(f"{len(written)} least-privilege document(s) saved under {m.folder / 'policies'}",
+                 view=View("Least-privilege access for the application", text))
 
 
 def _confirm_runbook(m: Migration) -> Reply:
@@ -205,10 +266,13 @@ SPECS: dict[str, StepSpec] = {
     "inventory": StepSpec((
         Operation("r", "mark the inventory reviewed", _reviewed),
         Operation("a", "accept the next .env problem", _accept_next),
-        Operation("e", "export the inventory (markdown, no value)", partial(_export, "markdown")),
+        *(Operation(key, f"export {fmt}", partial(_export, fmt))
+          for key, fmt in (("e", "markdown"), ("x", "json"), ("c", "csv"))),
     )),
-    "create": StepSpec((Operation("p", "plan the creates", _plan_creates),), noun="create secrets"),
-    "code": StepSpec(items=_usages, pick=_tick, noun="usages",
+    "create": StepSpec((Operation("p", "plan the creates", _plan_creates),), items=_create_items, pick=_toggle_create,
+                       item_hint="enter chooses (or leaves out) the highlighted store or key", noun="create secrets"),
+    "code": StepSpec((Operation("g", "generate reading code for the chosen stores", _generate_code),),
+                     items=_usages, pick=_tick, noun="usages",
                      item_hint="enter ticks (or unticks) the highlighted usage as reading from the store"),
     "staging": StepSpec((Operation("v", "verify staging", _verify_staging),)),
     "rotate": StepSpec((Operation("p", "plan the rotations", _plan_rotations),
@@ -216,12 +280,14 @@ SPECS: dict[str, StepSpec] = {
     "remove-env": StepSpec(items=_env_files, pick=_plan_delete, noun="deletions",
                            item_hint="enter plans deleting the highlighted file (type its name to confirm)"),
     "schedule": StepSpec((Operation("p", "plan the rotation schedules", _plan_schedules),), noun="schedules"),
-    "audit": StepSpec((Operation("v", "ask every store", _audit),), items=_audit_items,
-                      pick=lambda m, store: Reply(m.audit_guidance(store)),
-                      item_hint="enter shows how to turn audit logging on for the highlighted store"),
+    "audit": StepSpec((Operation("v", "ask every store", _audit), Operation("p", "plan turning audit logging on", _plan_audits)),
+                      items=_audit_items, pick=_audit_guidance, noun="audit changes",
+                      item_hint="enter shows how to turn audit logging on by hand for the highlighted store"),
     "emergency": StepSpec((Operation("s", "save the break-glass runbook", _save_runbook),
+                           Operation("l", "least-privilege policies", _policies),
                            Operation("c", "confirm the runbook is saved", _confirm_runbook))),
 }
+
 OPERATION_KEYS = sorted({op.key for spec in SPECS.values() for op in spec.operations})
 
 
@@ -283,6 +349,7 @@ class ChecklistScreen(Screen[None]):
         self.host = MigrationHost(workspace)
         self.statuses: dict[str, StepStatus] = {}
         self.log_lines: list[str] = []
+        self.item_cursor: dict[str, int] = {}
 
     @property
     def step(self) -> Step:
@@ -393,18 +460,26 @@ class ChecklistScreen(Screen[None]):
         if message.step_id != self.step.id:
             return
         items = self.query_one("#step-items", OptionList)
-        highlighted = items.highlighted
+        cursor = self.item_cursor.get(message.step_id, 0)
         items.clear_options()
         items.add_options([Option(escape(i.label), id=i.id) for i in message.items]
                           or [Option("nothing here", disabled=True)])
         if message.items:
-            items.highlighted = min(highlighted or 0, len(message.items) - 1)
+            items.highlighted = min(cursor, len(message.items) - 1)
+
+    @on(OptionList.OptionHighlighted, "#step-items")
+    def _item_highlighted(self, message: OptionList.OptionHighlighted) -> None:
+        """Remember the cursor per step: the list is reloaded after every tick and must not jump."""
+        if message.option.id is not None:
+            self.item_cursor[self.step.id] = message.option_index
 
     @on(Replied)
     def _replied(self, message: Replied) -> None:
         reply = message.reply
         if reply.text:
             self._log(*reply.text.splitlines())
+        if reply.view is not None:
+            self.app.push_screen(TextScreen(reply.view.title, reply.view.text, reply.view.lexer))
         if reply.plan:
             self._confirm(message.step_id, reply.plan, reply.typed, {})
         else:

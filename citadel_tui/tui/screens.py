@@ -1,9 +1,10 @@
-"""The help screen (built from the live bindings) and the rotation/age screen."""
+"""The help screen (built from the live bindings), the rotation/age screen and the document viewer."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from rich.syntax import Syntax
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -72,3 +73,20 @@ class RotationScreen(Screen[None]):
         if len(lines) == 2:
             lines.append("[$text-muted]no store loaded yet[/]")
         return "\n".join(lines)
+
+
+class TextScreen(ModalScreen[None]):
+    """A generated document (reading code, policy, runbook, instructions) to read before using it.
+    Callers pass documents built from names and paths only: never a value."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="text.close")]
+
+    def __init__(self, title: str, text: str, lexer: str = "text") -> None:
+        super().__init__()
+        self.title_text, self.text, self.lexer = title, text, lexer
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="text-body"):
+            yield Static(f"[b]{escape(self.title_text)}[/b]  [$text-muted]esc closes[/]", id="text-title")
+            yield Static(Syntax(self.text, self.lexer, theme="ansi_dark", word_wrap=True, background_color="default"),
+                         id="text-content")

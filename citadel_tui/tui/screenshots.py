@@ -68,7 +68,9 @@ SHOTS = (
     Shot("store-in-error", last_store, broken=True),
     Shot("rotation", keys("v")),
     Shot("checklist", keys("k")),
+    Shot("checklist-create", keys("k", "down")),
     Shot("confirmation", keys("k", "down", "p")),
+    Shot("reading-code", keys("k", "down", "down", "g")),
 )
 
 
