@@ -341,6 +341,14 @@ class Migration:
         self.state.tick_usage(usage_id, migrated)
         self._touch({"code"})
 
+    def confirm_no_usage(self) -> None:
+        """The operator confirms the code reads none of the keys; refused while the scan finds uses."""
+        found = self.usages().usages
+        if found:
+            raise MigrationError(f"the scan found {len(found)} use(s) of the selected keys: tick each one instead")
+        self.state.no_usage_confirmed = True
+        self._touch({"code"})
+
     def selected_keys(self) -> list[str]:
         """The keys being migrated: the selection, else every secret-class key of the .env files."""
         if self.state.selected_keys is not None:

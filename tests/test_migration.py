@@ -338,9 +338,13 @@ def test_step_status_audit_emergency_and_state_survive_a_restart(project: Path, 
     status = m.step_status()
     assert status["create"].state == "todo" and len(status["create"].open_items) == 5  # every store, before a write
     assert status["inventory"].open_items == ("the inventory has not been reviewed",)
-    assert status["code"].open_items == ()  # no code reads a key yet
+    assert "found no use of the selected keys" in status["code"].open_items[0]
+    m.confirm_no_usage()
+    assert m.step_status()["code"].state == "done"
     m.review_inventory()
     (project.parent / "app.py").write_text('import os\n\npw = os.environ["DB_PASSWORD"]\ntoken = os.getenv("API_TOKEN")\n')
+    with pytest.raises(MigrationError, match="found 2 use"):
+        m.confirm_no_usage()
     m.tick_usage("app.py:3:DB_PASSWORD")
     assert m.step_status()["code"].open_items == ("app.py:4:API_TOKEN",)
     m.run(m.plan_creates(["aws-prod"]), lambda a: True)

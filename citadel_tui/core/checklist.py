@@ -76,6 +76,8 @@ class ChecklistState:
     """Sources the keys are created in (step 2) and the code reads from (step 3); None means all."""
     migrated_usages: list[str] = field(default_factory=list)
     """Ids (`file:line:key`) of code usages the operator ticked as migrated."""
+    no_usage_confirmed: bool = False
+    """The scan found no use of the keys and the operator confirmed the code reads none of them."""
     runbook_saved: str | None = None
 
     def set_step(self, step_id: str, status: str) -> None:
@@ -137,6 +139,11 @@ def create_open(state: ChecklistState, rows: Iterable[Row]) -> list[str]:
 
 
 def code_open(state: ChecklistState, usage_ids: Iterable[str]) -> list[str]:
+    """Every usage not ticked; no usage at all is open until the operator confirms it: a scan
+    that finds nothing may only mean the code builds the names at run time."""
+    usage_ids = list(usage_ids)
+    if not usage_ids and not state.no_usage_confirmed:
+        return ["the scan found no use of the selected keys: confirm the application reads none of them"]
     return [u for u in usage_ids if u not in state.migrated_usages]
 
 

@@ -39,6 +39,8 @@ from citadel_tui.workspace import Workspace
 
 T = TypeVar("T")
 STATE_VAR = {"todo": "$text-muted", "in-progress": "$warning", "done": "$success"}
+TITLE_WIDTH = max(len(step.title) for step in STEPS)
+"""Titles padded to one width, so the counts of open items form a column."""
 
 
 class MigrationHost:
@@ -174,6 +176,11 @@ def _tick(m: Migration, usage_id: str) -> Reply:
     return Reply(f"{'ticked' if ticked else 'unticked'} {usage_id}")
 
 
+def _no_usage(m: Migration) -> Reply:
+    m.confirm_no_usage()
+    return Reply("confirmed: the application reads none of the selected keys")
+
+
 def _generate_code(m: Migration) -> Reply:
     written = m.generate_code()
     text = "\n\n".join(f"# ---- {path} ----\n{code.text}" for path, code in written)
@@ -271,7 +278,8 @@ SPECS: dict[str, StepSpec] = {
     )),
     "create": StepSpec((Operation("p", "plan the creates", _plan_creates),), items=_create_items, pick=_toggle_create,
                        item_hint="enter chooses (or leaves out) the highlighted store or key", noun="create secrets"),
-    "code": StepSpec((Operation("g", "generate reading code for the chosen stores", _generate_code),),
+    "code": StepSpec((Operation("g", "generate reading code for the chosen stores", _generate_code),
+                      Operation("n", "confirm no code reads the keys (when the scan finds none)", _no_usage)),
                      items=_usages, pick=_tick, noun="usages",
                      item_hint="enter ticks (or unticks) the highlighted usage as reading from the store"),
     "staging": StepSpec((Operation("v", "verify staging", _verify_staging),)),
@@ -395,8 +403,8 @@ class ChecklistScreen(Screen[None]):
     def _label(number: int, step: Step, status: StepStatus | None) -> str:
         if status is None:
             return f"{number}. {escape(step.title)}  [$text-muted]…[/]"
-        opened = f" [$text-muted]({len(status.open_items)})[/]" if status.open_items else ""
-        return f"{number}. [{STATE_VAR[status.state]}]{status.state:<11}[/] {escape(step.title)}{opened}"
+        opened = f" [$text-muted]{len(status.open_items):>4}[/]" if status.open_items else ""
+        return f"{number}. [{STATE_VAR[status.state]}]{status.state:<11}[/] {escape(step.title):<{TITLE_WIDTH}}{opened}"
 
     @on(StatusLoaded)
     def _loaded(self, message: StatusLoaded) -> None:

@@ -88,5 +88,5 @@ class TextScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="text-body"):
             yield Static(f"[b]{escape(self.title_text)}[/b]  [$text-muted]esc closes[/]", id="text-title")
-            yield Static(Syntax(self.text, self.lexer, theme="ansi_dark", word_wrap=True, background_color="default"),
-                         id="text-content")
+            # highlight() colours the tokens only: the dialog's own background shows through
+            yield Static(Syntax(self.text, self.lexer, theme="ansi_dark").highlight(self.text), id="text-content")
