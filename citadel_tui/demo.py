@@ -180,6 +180,7 @@ kind = "aws"
 environment = "production"
 layout = "bundle"
 secret = "prod/shop-database"
+keys = ["DB_USER", "DB_PASSWORD", "DB_HOST"]
 region = "us-east-1"
 endpoint_url = "{self.endpoints['aws']}"
 """

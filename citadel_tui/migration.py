@@ -270,16 +270,18 @@ class Migration:
         return actions
 
     def _wanted(self, config: SourceConfig, keys: Sequence[str] | None) -> list[EnvValue]:
+        """The .env values this store should hold: the selection (or `keys`), narrowed to the
+        store's own `keys` when the environment is split across stores."""
         values = self._env_values(config.environment, selected_only=keys is None)
         if keys is None:
-            return list(values.values())
+            return [v for v in values.values() if config.holds(v.key)]
         unknown = [k for k in keys if k not in values]
         if unknown:
             raise MigrationError(
                 f"no value for {', '.join(unknown)} in the {config.environment!r} .env files of source "
                 f"{config.name!r}; pick keys from the inventory"
             )
-        return [values[k] for k in keys]
+        return [values[k] for k in keys if config.holds(k)]
 
     @staticmethod
     def _names(source: Source, values: list[EnvValue]) -> dict[str, list[EnvValue]]:
@@ -368,7 +370,10 @@ class Migration:
         written = []
         for name in self.target_stores():
             config = self._source(name).config
-            generated = generate_code(config, keys, style=style, config_path=str(self.workspace.config.path or "citadel.toml"))
+            held = [k for k in keys if config.holds(k)]
+            if not held:
+                continue
+            generated = generate_code(config, held, style=style, config_path=str(self.workspace.config.path or "citadel.toml"))
             path = self.folder / "code" / name / generated.filename
             write_private(path, generated.text)
             written.append((path, generated))
@@ -771,7 +776,7 @@ class Migration:
             wanted = set(values) | set(self.state.selected_keys or ())
             source = self.workspace.source(config.name)
             for meta in source.inventory(fingerprint=self.workspace.fingerprint, refresh=refresh):
-                if meta.key in wanted:
+                if meta.key in wanted and config.holds(meta.key):
                     items.append(Migrated(config.name, config.environment, meta.key, meta, values.get(meta.key)))
         return items
 

@@ -113,14 +113,16 @@ class Workspace:
             if config.environment != environment:
                 continue
             source = self.source(config.name)
-            keys = [m.key for m in source.inventory() if m.key and m.key not in values
+            keys = [m.key for m in source.inventory() if m.key and m.key not in values and config.holds(m.key)
                     and m.enabled and m.deletion_date is None]
             values.update(source.read_values(keys))
         wanted = {e.key for f in env_files if f.environment == environment for e in f.entries if e.klass == SECRET}
         return values, sorted(wanted - set(values))
 
     def compare(self, env_files: Sequence[EnvFile], inventories: Sequence[Inventory], *, compare_values: bool = False) -> Comparison:
-        return compare(env_files, inventories, self.config.policy, self.clock(), compare_values=compare_values)
+        scopes = {c.name: c.keys for c in self.config.sources if c.keys is not None}
+        return compare(env_files, inventories, self.config.policy, self.clock(), compare_values=compare_values,
+                       scopes=scopes)
 
     def close(self) -> None:
         with self._lock:

@@ -65,3 +65,20 @@ def test_rows_pair_env_keys_with_secrets(tmp_path: Path) -> None:
     findings = {r.key for r in result.findings(["missing", "drift"])}
     assert findings == {"API_TOKEN", "NEW_SECRET"}  # PORT is config: its absence is not a finding
     assert result.counts()["missing"] == 2 and result.counts()["orphan"] == 1
+
+
+def test_a_source_with_keys_is_compared_only_with_those(tmp_path: Path) -> None:
+    fp = Fingerprinter()
+    (tmp_path / ".env").write_text("DB_PASSWORD=one\nDB_USER=shop\nAPI_TOKEN=two\n")
+    env = read_env_file(tmp_path / ".env", "production", fp)
+    bundle = Inventory("db", "aws", "production", (SecretMeta("p/db#DB_PASSWORD", key="DB_PASSWORD"),))
+    rest = Inventory("rest", "aws", "production", (SecretMeta("p/API_TOKEN", key="API_TOKEN"),))
+    result = compare([env], [bundle, rest], POLICY, NOW, scopes={"db": ("DB_PASSWORD", "DB_USER")})
+    got = {(r.key, r.source): r.statuses[0] for r in result.rows}
+    assert got == {
+        ("DB_PASSWORD", "db"): "present",
+        ("DB_USER", "db"): "missing",
+        ("DB_PASSWORD", "rest"): "missing",
+        ("DB_USER", "rest"): "missing",
+        ("API_TOKEN", "rest"): "present",
+    }

@@ -59,6 +59,10 @@ secret = "prod/database"
         ("[[source]]\nname = 'a'\nkind = 'aws'\nlayout = 'bundle'", "needs secret"),
         ("[[source]]\nname = 'a'\nkind = 'vault'\nurl = 'vault:8200'", "must start with http"),
         ("[[source]]\nname = 'a'\nkind = 'vault'\nurl = 'http://v'\nkv_version = 3", "kv_version must be 1 or 2"),
+        ("[[source]]\nname = 'a'\nkind = 'aws'\nkeys = 'DB_PASSWORD'", "keys must be list"),
+        ("[[source]]\nname = 'a'\nkind = 'aws'\nkeys = []", "must name at least one key"),
+        ("[[source]]\nname = 'a'\nkind = 'aws'\nkeys = ['DB-PASSWORD', 3]", "not .env key names: 'DB-PASSWORD', 3"),
+        ("[[source]]\nname = 'a'\nkind = 'aws'\nkeys = ['A', 'B', 'A']", "listed twice: A"),
         ("source = 3", "array of tables"),
         ("this is = not toml", "not valid TOML"),
     ],
@@ -72,3 +76,12 @@ def test_errors_name_file_key_and_what_is_allowed(tmp_path: Path, text: str, mes
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_config(tmp_path / "absent.toml")
+
+
+def test_keys_split_an_environment_across_stores(tmp_path: Path) -> None:
+    config = load(tmp_path, "[[source]]\nname = 'db'\nkind = 'aws'\nkeys = ['DB_USER', 'DB_PASSWORD']\n"
+                            "[[source]]\nname = 'rest'\nkind = 'aws'\n")
+    db, rest = config.sources
+    assert db.keys == ("DB_USER", "DB_PASSWORD") and "keys" not in db.options
+    assert db.holds("DB_PASSWORD") and not db.holds("API_TOKEN")
+    assert rest.keys is None and rest.holds("API_TOKEN")

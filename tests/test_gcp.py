@@ -152,11 +152,12 @@ def test_configure_rotation_needs_a_topic_and_keeps_other_topics(emu: GcpEmulato
         source(emu).client.configure_rotation("prod-myapp-DB_PASSWORD", 45)
     assert not isinstance(info.value, StoreUnavailableError) and emu.calls == []
     src = source(emu, options={"rotation_topic": "secret-rotation"})
+    before = datetime.now(timezone.utc)
     src.client.configure_rotation("prod-myapp-DB_PASSWORD", 45)
     stored = emu.secret(PROJECT, "prod-myapp-DB_PASSWORD")
     assert stored.topics == [f"projects/{PROJECT}/topics/audit", f"projects/{PROJECT}/topics/secret-rotation"]
     assert stored.rotation_period == 45 * DAY
-    assert stored.next_rotation is not None and abs(stored.next_rotation - (NOW + 45 * DAY)) < timedelta(minutes=1)
+    assert stored.next_rotation is not None and before + 45 * DAY <= stored.next_rotation <= datetime.now(timezone.utc) + 45 * DAY
     src.client.configure_rotation("prod-myapp-DB_PASSWORD", 30)
     assert len(stored.topics) == 2 and stored.rotation_period == 30 * DAY
     meta = src.inventory()[0]

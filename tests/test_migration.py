@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -462,3 +463,26 @@ def test_cli_migrate_dry_run_confirm_each_yes_count_and_journal(project: Path, s
     text = capsys.readouterr().out
     assert "create prod/app/API_TOKEN" in text and "declined" in text
     assert_no_canary(project.parent, out, text)
+
+
+def test_keys_split_across_stores_plan_read_and_generate_only_their_own(tmp_path: Path, moto_url: str, sm) -> None:
+    sources = "".join(
+        f'[[source]]\nname = "{name}"\nkind = "aws"\nenvironment = "production"\nprefix = "{prefix}"\n'
+        f'keys = {keys}\nregion = "us-east-1"\nendpoint_url = "{moto_url}"\nmax_retries = 0\n\n'
+        for name, prefix, keys in (("aws-db", "prod/db/", '["DB_PASSWORD"]'),
+                                   ("aws-app", "prod/app/", '["API_TOKEN", "STRIPE_KEY"]'))
+    )
+    m = migration(write_project(tmp_path, sources))
+    plan = m.plan_creates(["aws-db", "aws-app"])
+    assert [(a.store, a.target) for a in plan] == [
+        ("aws-db", "prod/db/DB_PASSWORD"), ("aws-app", "prod/app/API_TOKEN"), ("aws-app", "prod/app/STRIPE_KEY")]
+    assert [o.state for o in m.run(plan, lambda a: True)] == ["verified"] * 3
+    comparison = m.workspace.compare(*m.workspace.read_env_files()[:1], m.workspace.load_all())
+    assert comparison.findings(["missing"]) == []
+
+    sm.create_secret(Name="prod/db/API_TOKEN", SecretString="an old token the db store should not hold")
+    values, unheld = m.workspace.secret_values("production")
+    assert values == PROD and unheld == []
+
+    read = {path.parent.name: re.findall(r"^# (\w+) <- ", generated.text, re.M) for path, generated in m.generate_code()}
+    assert read == {"aws-db": ["DB_PASSWORD"], "aws-app": ["API_TOKEN", "STRIPE_KEY"]}

@@ -12,6 +12,8 @@ from collections import Counter
 
 SECRET = "secret"
 CONFIG = "config"
+VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+"""What an environment variable name may be (POSIX shells accept nothing else)."""
 
 _SECRET_WORDS = {
     "PASSWORD", "PASSWD", "PASS", "PWD", "SECRET", "SECRETS", "TOKEN", "KEY", "APIKEY", "DSN",

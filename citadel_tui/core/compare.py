@@ -7,7 +7,7 @@ The clock is a parameter, so results are exact to the day in tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -99,18 +99,23 @@ def compare(
     now: datetime,
     *,
     compare_values: bool = False,
+    scopes: Mapping[str, Collection[str]] | None = None,
 ) -> Comparison:
+    """`scopes`: per source name, the only .env keys that source is compared with (its
+    `keys`); a source not named there is compared with every key of its environment."""
     rows: list[Row] = []
     for inventory in inventories:
         if not inventory.ok:
             continue
         files = [f for f in env_files if f.environment == inventory.environment]
-        rows.extend(_rows_for(inventory, files, policy, now, compare_values))
+        scope = (scopes or {}).get(inventory.source)
+        rows.extend(_rows_for(inventory, files, policy, now, compare_values, scope))
     return Comparison(now, policy, tuple(env_files), tuple(inventories), tuple(rows), compare_values)
 
 
 def _rows_for(
-    inventory: Inventory, files: list[EnvFile], policy: Policy, now: datetime, compare_values: bool
+    inventory: Inventory, files: list[EnvFile], policy: Policy, now: datetime, compare_values: bool,
+    scope: Collection[str] | None,
 ) -> Iterable[Row]:
     by_key: dict[str, SecretMeta] = {}
     for meta in inventory.secrets:
@@ -119,6 +124,8 @@ def _rows_for(
     named: set[str] = set()
     for env in files:
         for entry in env.entries:
+            if scope is not None and entry.key not in scope:
+                continue
             named.add(entry.key)
             meta = by_key.get(entry.key)
             yield Row(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from citadel_tui.core.classify import VALID_NAME
 from citadel_tui.core.errors import ConfigError
 from citadel_tui.core.model import Policy
 
@@ -24,6 +25,7 @@ COMMON_SOURCE_KEYS: dict[str, tuple[type, str]] = {
     "prefix": (str, "name prefix: env key K <-> secret PREFIX+K"),
     "layout": (str, "one of " + ", ".join(LAYOUTS)),
     "secret": (str, "the bundle secret's name (layout = \"bundle\")"),
+    "keys": (list, "the .env keys this store holds, e.g. [\"DB_PASSWORD\"] (default: every key of its environment)"),
     "timeout_seconds": (float, "per-request timeout in seconds"),
     "max_retries": (int, "retries on throttling and server errors"),
     "cache_ttl_seconds": (float, "how long an inventory stays fresh"),
@@ -92,9 +94,15 @@ class SourceConfig:
     cache_ttl_seconds: float = 300.0
     options: dict[str, Any] = field(default_factory=dict)
     """The kind-specific keys (region, project, vault_url, url, ...)."""
+    keys: tuple[str, ...] | None = None
+    """The .env keys this store holds when an environment's keys are split across stores."""
 
     def option(self, key: str, default: Any = None) -> Any:
         return self.options.get(key, default)
+
+    def holds(self, key: str) -> bool:
+        """Whether this store is where `key` of its environment belongs."""
+        return self.keys is None or key in self.keys
 
 
 @dataclass(frozen=True)
@@ -246,9 +254,24 @@ def _parse_source(where: str, index: int, table: dict[str, Any]) -> SourceConfig
     for key, (low, high) in LIMITS.items():
         if key in values and not low <= values[key] <= high:
             raise ConfigError(f"{where}: {label}: {key} must be between {low:g} and {high:g}, got {values[key]!r}")
+    if "keys" in values:
+        values["keys"] = _key_list(where, f"{label}: keys", values["keys"])
     common = {k: v for k, v in values.items() if k in COMMON_SOURCE_KEYS}
     options = {k: v for k, v in values.items() if k not in COMMON_SOURCE_KEYS}
     return SourceConfig(**common, options=options)
+
+
+def _key_list(where: str, label: str, keys: list[Any]) -> tuple[str, ...]:
+    """A non-empty list of distinct .env key names."""
+    if not keys:
+        raise ConfigError(f"{where}: {label} must name at least one key (leave it out to mean every key)")
+    bad = [k for k in keys if not isinstance(k, str) or not VALID_NAME.fullmatch(k)]
+    if bad:
+        raise ConfigError(f"{where}: {label}: not .env key names: {', '.join(map(repr, bad[:5]))}")
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise ConfigError(f"{where}: {label}: listed twice: {', '.join(repeated)}")
+    return tuple(keys)
 
 
 def _check_url(where: str, label: str, url: str) -> None:

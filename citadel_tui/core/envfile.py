@@ -15,12 +15,11 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
-from citadel_tui.core.classify import classify
+from citadel_tui.core.classify import VALID_NAME, classify
 from citadel_tui.core.errors import EnvFileError
 from citadel_tui.core.fingerprint import Fingerprinter
 
 PROBLEM_KINDS = ("parse-error", "duplicate", "empty-value", "placeholder", "invalid-name", "lowercase")
-VALID_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 PLACEHOLDER = re.compile(
     r"""^(?:change[-_ ]?me|changeit|replace[-_ ]?me|todo|tbd|fixme|xxx+|\*{3,}|\.\.\.+|
         placeholder|dummy|example|sample|secret|password|your[-_ ].*|<[^>]*>|\{\{.*\}\}|
