@@ -3,6 +3,7 @@ shown and confirmed, declining writes nothing, confirm-all needs the right count
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Input, OptionList, Static
 from citadel_tui.tui.app import CitadelApp
 from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
 from citadel_tui.tui.confirm import ConfirmScreen
+from citadel_tui.tui.screens import TextScreen
 from tests.tui_support import CANARY, SIZE, make_app, seed, settle, write_scenario
 
 
@@ -136,3 +138,37 @@ async def test_an_action_cut_short_by_a_kill_is_rechecked_not_written_twice(app:
     assert len(sm.list_secret_version_ids(SecretId=target)["Versions"]) == 1
     outcomes = [e.outcome for e in journal.entries() if e.action_id == action_id]
     assert outcomes == ["confirmed", "started", "rechecked", "verified"]
+
+
+async def test_dry_run_shows_the_whole_plan_and_writes_nothing(app: CitadelApp, sm) -> None:
+    journal = app.workspace.config.path.parent / ".citadel" / "journal.jsonl"
+    before = {s["Name"] for s in sm.list_secrets()["SecretList"]}
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.statuses and idle(app))
+        table_keys = {b.binding.action: b.enabled for b in app.screen.active_bindings.values()}
+        assert "sort_next" not in table_keys and "filter_text" not in table_keys  # the table's keys rest here
+        assert table_keys["toggle_dry_run"] is True and table_keys["help"] is True
+
+        await pilot.press("d", "down")
+        await until(pilot, lambda: "DRY RUN" in shown(app, "#step-detail") and "Create secrets" in shown(app, "#step-detail"))
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(app.screen, TextScreen))
+        title, plan = shown(app, "#text-title"), shown(app, "#text-content")
+        total = int(re.search(r"(\d+) action\(s\), nothing runs", title).group(1))
+        assert total >= 2 and f"{total}. create in store aws-" in plan and f"{total + 1}. " not in plan
+        assert plan.count("fingerprint") >= total and CANARY not in plan
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
+                    and f"dry run: {total} create secrets action(s) shown; nothing was written" in shown(app, "#step-log"))
+
+        await pilot.press("d", "p")  # off again: the same plan now asks, one action at a time
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert shown(app, "#confirm-title").endswith(f"action 1 of {total}")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
+                    and f"create secrets: 0 of {total} verified" in shown(app, "#step-log"))
+    assert {s["Name"] for s in sm.list_secrets()["SecretList"]} == before
+    outcomes = [json.loads(line)["outcome"] for line in journal.read_text().splitlines()]
+    assert outcomes == ["declined"] * total  # the dry run journaled nothing; the decline journaled each action

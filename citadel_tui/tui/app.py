@@ -106,6 +106,10 @@ class CitadelApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
+    TABLE_ACTIONS = frozenset({"filter_text", "refresh", "refresh_all", "sort_next", "sort_reverse", "rotation",
+                               "toggle_details", "toggle_fingerprints", "clear_filters", "store", "filter_status"})
+    """Actions on the table: another screen on top neither shows nor obeys them."""
+
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
         self.workspace = workspace
@@ -403,9 +407,12 @@ class CitadelApp(App[int]):
         if not isinstance(self.screen, JournalScreen):
             self.push_screen(JournalScreen(citadel_folder(self.workspace.config) / "journal.jsonl"))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return action not in self.TABLE_ACTIONS or len(self.screen_stack) == 1
+
     def action_help(self) -> None:
         keys = [(self.get_key_display(b.binding), b.binding.description)
-                for b in self.screen.active_bindings.values() if b.binding.description]
+                for b in self.screen.active_bindings.values() if b.binding.description and b.enabled]
         merged: dict[str, list[str]] = {}
         for key, description in keys:
             merged.setdefault(description, []).append(key)

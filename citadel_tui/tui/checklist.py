@@ -33,7 +33,7 @@ from citadel_tui.core.journal import Journal
 from citadel_tui.core.plan import Action, Outcome
 from citadel_tui.core.runbook import build_runbook, write_runbook
 from citadel_tui.migration import Migration, StepStatus
-from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines
+from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines, plan_text
 from citadel_tui.tui.screens import TextScreen
 from citadel_tui.workspace import Workspace
 
@@ -347,6 +347,7 @@ class ChecklistScreen(Screen[None]):
         Binding("escape,k,q", "app.pop_screen", "Back to the table", id="checklist.close"),
         Binding("R", "reload", "Recheck steps", id="checklist.reload"),
         Binding("j", "app.journal", "Journal", id="checklist.journal"),
+        Binding("d", "toggle_dry_run", "Dry run on/off", id="checklist.dry_run"),
         *(Binding(key, f"operate('{key}')", f"Step key {key}", show=False, id=f"checklist.op_{key}")
           for key in OPERATION_KEYS),
     ]
@@ -358,6 +359,8 @@ class ChecklistScreen(Screen[None]):
         self.statuses: dict[str, StepStatus] = {}
         self.log_lines: list[str] = []
         self.item_cursor: dict[str, int] = {}
+        self.dry_run = False
+        """While on, a plan is shown whole in a viewer and nothing is confirmed, run or journaled."""
 
     @property
     def step(self) -> Step:
@@ -424,6 +427,8 @@ class ChecklistScreen(Screen[None]):
         status = self.statuses.get(step.id)
         lines = [f"[b]{escape(step.title)}[/b]  [{STATE_VAR[status.state]}]{status.state}[/]" if status
                  else f"[b]{escape(step.title)}[/b]  [$text-muted]checking…[/]", escape(step.help), ""]
+        if self.dry_run:
+            lines[0] += "  [$warning]DRY RUN[/] [$text-muted]plans are shown whole, nothing runs (d: off)[/]"
         if status is not None:
             lines.append(f"[b]open[/b] ({len(status.open_items)})" if status.open_items else "[$success]nothing open[/]")
             lines += [f"  • {escape(item)}" for item in status.open_items[:10]]
@@ -449,6 +454,11 @@ class ChecklistScreen(Screen[None]):
         if action == "operate":
             return any(op.key == parameters[0] for op in SPECS[self.step.id].operations) or None
         return True
+
+    def action_toggle_dry_run(self) -> None:
+        self.dry_run = not self.dry_run
+        self._log(f"dry run {'on: plans are shown, nothing runs' if self.dry_run else 'off'}")
+        self._show_step()
 
     def action_operate(self, key: str) -> None:
         step = self.step
@@ -488,7 +498,13 @@ class ChecklistScreen(Screen[None]):
             self._log(*reply.text.splitlines())
         if reply.view is not None:
             self.app.push_screen(TextScreen(reply.view.title, reply.view.text, reply.view.lexer))
-        if reply.plan:
+        if reply.plan and self.dry_run:
+            noun = SPECS[message.step_id].noun
+            self._log(f"dry run: {len(reply.plan)} {noun} action(s) shown; nothing was written")
+            self.app.push_screen(TextScreen(f"Dry run, {noun}: {len(reply.plan)} action(s), nothing runs",
+                                            plan_text(reply.plan)))
+            self.action_reload()
+        elif reply.plan:
             self._confirm(message.step_id, reply.plan, reply.typed, {})
         else:
             self.action_reload()

@@ -9,13 +9,14 @@ refused and the dialog stays open. Callers pass names, facts and fingerprints, n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
@@ -41,6 +42,13 @@ def action_lines(action: Action) -> list[str]:
              f"{'target':<{width}}  [b]{escape(action.target)}[/b]"]
     lines += [f"[$text-muted]{escape(name):<{width}}[/]  {escape(value)}" for name, value in action.facts]
     return lines
+
+
+def plan_text(plan: Sequence[Action]) -> str:
+    """The whole plan as plain text, each action as the dialog would show it: what a dry run shows."""
+    blocks = [f"{number}. " + "\n   ".join(Content.from_markup(line).plain for line in action_lines(action))
+              for number, action in enumerate(plan, 1)]
+    return "\n\n".join(blocks)
 
 
 class ConfirmScreen(ModalScreen[str]):
