@@ -676,6 +676,7 @@ class Migration:
         (`verify_staging`, `burn_proof`, `audit_statuses`); before one runs, a step keeps its saved state."""
         env_files = self._env_files()
         rows = self._rows(env_files)
+        migrated = self._migrated(refresh=False)
         found = {
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
@@ -683,9 +684,9 @@ class Migration:
                                         else [u.id for u in self.usages().usages]),
             "staging": self._judged("staging", self.staging_results, checklist.results_open),
             "rotate": self._judged("rotate", self.burn_results, checklist.results_open),
-            "remove-env": [f"{r.path}: holds migrated keys {', '.join(r.migrated)}"
-                           for r in self.env_file_report(refresh=False) if r.migrated],
-            "schedule": checklist.schedule_open((i.key, i.source, i.meta) for i in self._migrated(refresh=False)),
+            "remove-env": checklist.env_files_open(((str(r.path), r.migrated) for r in self.env_file_report(refresh=False)),
+                                                   anything_migrated=bool(migrated)),
+            "schedule": checklist.schedule_open((i.key, i.source, i.meta) for i in migrated),
             "audit": self._judged("audit", self.audit_results, checklist.audit_open),
             "emergency": checklist.emergency_open(self.state),
         }

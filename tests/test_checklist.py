@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from citadel_tui.core.checklist import (
-    STEP_IDS, ChecklistState, StateFileError, audit_open, create_open, inventory_open, problem_id, schedule_open,
+    NOTHING_MIGRATED, STEP_IDS, ChecklistState, StateFileError, audit_open, create_open, env_files_open,
+    inventory_open, problem_id, results_open, schedule_open,
 )
 from citadel_tui.core.compare import Row
 from citadel_tui.core.envfile import read_env_file
@@ -73,3 +74,13 @@ def test_create_and_schedule_judged_from_rows() -> None:
 def test_audit_done_only_when_every_store_is_on() -> None:
     statuses = {"aws": AuditStatus(AuditState.ON, "trail"), "vault": AuditStatus(AuditState.UNKNOWN, "needs sudo")}
     assert audit_open(statuses) == ["vault: unknown (needs sudo)"]
+
+
+def test_steps_on_migrated_secrets_are_open_while_nothing_is_migrated() -> None:
+    """Nothing checked is not done: the dashboard must not show steps 5 to 7 done on day one."""
+    assert schedule_open([]) == results_open({}) == [NOTHING_MIGRATED]
+    assert env_files_open([(".env", ())], anything_migrated=False) == [NOTHING_MIGRATED]
+    files = [(".env", ("DB_PASSWORD", "API_TOKEN")), (".env.staging", ())]
+    assert env_files_open(files, anything_migrated=True) == [".env: holds migrated keys DB_PASSWORD, API_TOKEN"]
+    assert env_files_open([], anything_migrated=True) == []  # every file with migrated keys is gone
+    assert results_open({"A": True, "B": False}) == ["B"]

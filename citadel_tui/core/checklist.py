@@ -8,7 +8,7 @@ verifications); this module only holds the operator's decisions and judges the f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -123,6 +123,9 @@ def selected(state: ChecklistState, rows: Iterable[Row]) -> list[Row]:
 
 # -- "done" judgements: each returns the list of what is still open (empty = done) ----------------
 
+NOTHING_MIGRATED = "nothing is migrated yet: create the secrets first (step 2)"
+"""Open on every step that checks migrated secrets while there are none: nothing checked is not done."""
+
 def inventory_open(state: ChecklistState, env_files: Iterable[EnvFile]) -> list[str]:
     open_items = [] if state.reviewed_inventory else ["the inventory has not been reviewed"]
     for env in env_files:
@@ -148,12 +151,25 @@ def code_open(state: ChecklistState, usage_ids: Iterable[str]) -> list[str]:
 
 
 def results_open(results: Mapping[str, bool]) -> list[str]:
-    """For staging checks and burn proofs: the keys that did not pass."""
+    """For staging checks and burn proofs: the keys that did not pass; no key checked is open."""
+    if not results:
+        return [NOTHING_MIGRATED]
     return [key for key, passed in results.items() if not passed]
+
+
+def env_files_open(files: Iterable[tuple[str, Sequence[str]]], anything_migrated: bool) -> list[str]:
+    """Per .env file (name, its migrated keys): a file holding migrated keys is open. Before any
+    store holds a migrated key the step is open too: every secret still lives in the files."""
+    if not anything_migrated:
+        return [NOTHING_MIGRATED]
+    return [f"{name}: holds migrated keys {', '.join(migrated)}" for name, migrated in files if migrated]
 
 
 def schedule_open(migrated: Iterable[tuple[str, str, SecretMeta]]) -> list[str]:
     """Judged from the stores (key, store, metadata), not the .env files: it holds once they are gone."""
+    migrated = list(migrated)
+    if not migrated:
+        return [NOTHING_MIGRATED]
     return [f"{key} in {store}" for key, store, meta in migrated if not has_schedule(meta)]
 
 
