@@ -251,16 +251,24 @@ class Migration:
         """A create action for every selected key (or `keys`) missing from each store.
 
         Names are mapped for every store before anything is planned: a collision or impossible name
-        raises NamingError. An action interrupted in an earlier run is planned again, to be re-checked."""
+        raises NamingError, a missing key whose .env value is empty or a placeholder MigrationError.
+        An action interrupted in an earlier run is planned again, to be re-checked."""
         sources = [self._source(name) for name in store_names]
         wanted = {s.name: self._wanted(s.config, keys) for s in sources}
         names = {s.name: self._names(s, wanted[s.name]) for s in sources}
+        present = {s.name: {m.key for m in s.inventory(refresh=True)} for s in sources}
+        refused = sorted({reason for s in sources for key, reason in self._valueless(s.config, keys).items()
+                          if key not in present[s.name]})
+        if refused:
+            raise MigrationError(
+                f"no real value to store for {', '.join(refused)}: set the value in the file, or leave "
+                f"the key out of the selection; nothing was planned"
+            )
         last = self.journal.last_outcomes()
         actions: list[Action] = []
         for source in sources:
-            present = {m.key for m in source.inventory(refresh=True)}
             for target, values in names[source.name].items():
-                missing = [v for v in values if v.key not in present]
+                missing = [v for v in values if v.key not in present[source.name]]
                 pending = last.get(Action("create", "create", source.name, target).id) in PENDING
                 chosen = missing or (values if pending else [])
                 if chosen:
@@ -273,15 +281,28 @@ class Migration:
         """The .env values this store should hold: the selection (or `keys`), narrowed to the
         store's own `keys` when the environment is split across stores."""
         values = self._env_values(config.environment, selected_only=keys is None)
-        if keys is None:
-            return [v for v in values.values() if config.holds(v.key)]
-        unknown = [k for k in keys if k not in values]
+        unknown = [k for k in keys or () if k not in values]
         if unknown:
             raise MigrationError(
                 f"no value for {', '.join(unknown)} in the {config.environment!r} .env files of source "
                 f"{config.name!r}; pick keys from the inventory"
             )
-        return [values[k] for k in keys if config.holds(k)]
+        chosen = keys if keys is not None else list(values)
+        return [values[k] for k in chosen if config.holds(k)]
+
+    def _valueless(self, config: SourceConfig, keys: Sequence[str] | None) -> dict[str, str]:
+        """The wanted keys of this store whose winning .env binding is empty or a placeholder,
+        each with where it is (`.env:7 placeholder`)."""
+        files = [env for env in self._env_files() if env.environment == config.environment]
+        winning = {entry.key: env for env in files for entry in env.entries}
+        wanted = keys if keys is not None else [e.key for env in files for e in env.entries
+                                                if self._is_selected(e.key, e.klass)]
+        found = {}
+        for key in wanted:
+            problem = winning[key].valueless().get(key) if key in winning and config.holds(key) else None
+            if problem is not None:
+                found[key] = f"{key} ({winning[key].path.name}:{problem.line} {problem.kind})"
+        return found
 
     @staticmethod
     def _names(source: Source, values: list[EnvValue]) -> dict[str, list[EnvValue]]:
@@ -489,7 +510,7 @@ class Migration:
         resolved = path.resolve()
         environment = next((e.environment for e in self.workspace.config.envs if e.path.resolve() == resolved), None)
         env = read_env_file(path, environment or "", self.workspace.fingerprint)
-        no_value = {p.key for p in env.problems if p.kind in ("placeholder", "empty-value")}
+        no_value = env.valueless()
         entries = {e.key: e for e in env.entries if e.key not in no_value and self._is_selected(e.key, e.klass)}
         kept = {i.key for i in stored if i.key in entries and i.meta.fingerprint == entries[i.key].fingerprint}
         migrated = {i.key for i in stored if i.environment == environment} if environment is not None else kept

@@ -134,3 +134,10 @@ def test_any_text_gives_a_result_never_a_crash(tmp_path_factory, text: str) -> N
     lines = text.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
     assert all(1 <= e.line <= lines for e in env.entries)
     assert all(1 <= p.line <= lines for p in env.problems)
+
+
+def test_valueless_keys_are_judged_by_the_binding_that_wins(tmp_path: Path) -> None:
+    text = "API_TOKEN=changeme\nAPI_TOKEN=real-token-1\nDB_PASSWORD=s3cret\nDB_PASSWORD=\nGITHUB_TOKEN=<token>\n"
+    env = read_env_file(write(tmp_path, text), "p", Fingerprinter())
+    assert {key: (p.line, p.kind) for key, p in env.valueless().items()} == {
+        "DB_PASSWORD": (4, "empty-value"), "GITHUB_TOKEN": (5, "placeholder")}

@@ -486,3 +486,16 @@ def test_keys_split_across_stores_plan_read_and_generate_only_their_own(tmp_path
 
     read = {path.parent.name: re.findall(r"^# (\w+) <- ", generated.text, re.M) for path, generated in m.generate_code()}
     assert read == {"aws-db": ["DB_PASSWORD"], "aws-app": ["API_TOKEN", "STRIPE_KEY"]}
+
+
+def test_a_placeholder_or_empty_value_is_never_stored(tmp_path: Path, moto_url: str, sm) -> None:
+    env = {**PROD, "GITHUB_TOKEN": "changeme", "SMTP_PASSWORD": ""}
+    m = migration(write_project(tmp_path, aws_sources(moto_url), env=env))
+    with pytest.raises(MigrationError, match=r"no real value to store for GITHUB_TOKEN \(.env:4 placeholder\), "
+                                             r"SMTP_PASSWORD \(.env:5 empty-value\): set the value"):
+        m.plan_creates(["aws-prod"])
+    with pytest.raises(MigrationError, match="GITHUB_TOKEN"):
+        m.plan_creates(["aws-prod"], ["DB_PASSWORD", "GITHUB_TOKEN"])
+    assert sm.list_secrets()["SecretList"] == []
+    m.select_keys(PROD)
+    assert [a.target for a in m.plan_creates(["aws-prod"])] == [f"prod/app/{k}" for k in PROD]

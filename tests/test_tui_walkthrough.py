@@ -152,9 +152,14 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         # 2. create: leave the placeholder out, decline one, a store fails mid-plan, retry the rest
         await walk.go_to("create")
         assert [label[:3] for _, label in walk.items()[:4]] == ["[x]"] * 4  # every store chosen
+        assert ("key:GITHUB_TOKEN", "[x] key GITHUB_TOKEN  secret  .env:7  no value (placeholder)") in walk.items()
+        await walk.press("p")  # a placeholder is never stored: nothing is planned until it is left out
+        assert "no real value to store for GITHUB_TOKEN (.env:7 placeholder)" in text(app, "#step-log")
+        assert not isinstance(app.screen, ConfirmScreen) and len(walk.open_items("create")) == 17
         await walk.pick("key:GITHUB_TOKEN")
         await until(pilot, lambda: idle(app) and "left out GITHUB_TOKEN" in text(app, "#step-log"))
-        await until(pilot, lambda: ("key:GITHUB_TOKEN", "[ ] key GITHUB_TOKEN  secret  .env:7") in walk.items())
+        await until(pilot, lambda: ("key:GITHUB_TOKEN", "[ ] key GITHUB_TOKEN  secret  .env:7  no value (placeholder)")
+                    in walk.items())
         await pilot.press("p")
         shown, total = await walk.confirm()
         assert total == 14 and "create in store aws-prod" in shown and "prod/shop/DB_PASSWORD" in shown

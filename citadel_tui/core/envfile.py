@@ -26,6 +26,7 @@ PLACEHOLDER = re.compile(
         insert[-_ ].*|put[-_ ].*[-_ ]here|.*[-_]here)$""",
     re.IGNORECASE | re.VERBOSE,
 )
+VALUELESS = ("empty-value", "placeholder")
 MAX_FILE_BYTES = 16 * 1024 * 1024
 
 
@@ -59,6 +60,12 @@ class EnvFile:
 
     def problems_for(self, key: str) -> tuple[EnvProblem, ...]:
         return tuple(p for p in self.problems if p.key == key)
+
+    def valueless(self) -> dict[str, EnvProblem]:
+        """Keys whose winning binding is empty or a placeholder: there is no value to migrate."""
+        lines = {e.key: e.line for e in self.entries}
+        return {p.key: p for p in self.problems
+                if p.kind in VALUELESS and p.key is not None and lines.get(p.key) == p.line}
 
 
 def read_env_file(path: Path, environment: str, fingerprint: Fingerprinter) -> EnvFile:

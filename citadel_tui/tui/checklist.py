@@ -140,8 +140,10 @@ def _create_items(m: Migration) -> list[Item]:
     files, _ = m.workspace.read_env_files()
     seen: dict[str, str] = {}
     for env in files:
+        valueless = env.valueless()
         for entry in env.entries:
-            seen.setdefault(entry.key, f"{entry.klass}  {env.path.name}:{entry.line}")
+            note = f"  no value ({valueless[entry.key].kind})" if entry.key in valueless else ""
+            seen.setdefault(entry.key, f"{entry.klass}  {env.path.name}:{entry.line}{note}")
     return items + [Item(f"key:{key}", f"{_box(key in selected)} key {key}  {where}") for key, where in sorted(seen.items())]
 
 
