@@ -35,6 +35,11 @@ def shown(app: CitadelApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
 
 
+def logged(app: CitadelApp) -> str:
+    """The checklist's log, unwrapped, as the screen wrote it."""
+    return "\n".join(app.screen.log_lines)
+
+
 def idle(app: CitadelApp) -> bool:
     return not any(w.group == "checklist" and not w.is_finished for w in app.workers)
 
@@ -50,9 +55,9 @@ async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: Cita
 
         # step 1: review, accept one problem, export
         await pilot.press("r")
-        await until(pilot, lambda: idle(app) and "inventory marked reviewed" in shown(app, "#step-log"))
+        await until(pilot, lambda: idle(app) and "inventory marked reviewed" in logged(app))
         await pilot.press("a")
-        await until(pilot, lambda: idle(app) and "accepted .env:" in shown(app, "#step-log"))
+        await until(pilot, lambda: idle(app) and "accepted .env:" in logged(app))
         assert "inventory has not been reviewed" not in shown(app, "#step-detail")
 
         # step 2: the create plan, one action at a time
@@ -72,8 +77,8 @@ async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: Cita
         assert "refused" in shown(app, "#confirm-prompt")
         await pilot.press(*str(total), "enter")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
-                    and "create secrets:" in shown(app, "#step-log"), timeout=30)
-        log = shown(app, "#step-log")
+                    and "create secrets:" in logged(app), timeout=30)
+        log = logged(app)
         assert f"1/{total} declined create '{declined}'" in log
         assert f"create secrets: {total - 1} of {total} verified" in log
         names = {s["Name"] for s in sm.list_secrets()["SecretList"]}
@@ -87,14 +92,14 @@ async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: Cita
         await until(pilot, lambda: app.screen.query_one("#step-items", OptionList).option_count
                     and "loading" not in str(app.screen.query_one("#step-items", OptionList).get_option_at_index(0).prompt))
         await pilot.press("tab", "enter")
-        await until(pilot, lambda: idle(app) and "cannot be deleted yet" in shown(app, "#step-log"))
+        await until(pilot, lambda: idle(app) and "cannot be deleted yet" in logged(app))
         assert (app.workspace.config.path.parent / ".env").exists()
 
         # escape declines the action shown and every one after it
         await pilot.press("shift+tab", "up", "up", "up", "up", "p")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("escape")
-        await until(pilot, lambda: idle(app) and "create secrets: 0 of 1 verified" in shown(app, "#step-log"))
+        await until(pilot, lambda: idle(app) and "create secrets: 0 of 1 verified" in logged(app))
         assert declined not in {s["Name"] for s in sm.list_secrets()["SecretList"]}
 
         # the journal: the declined action and every verified one, never a value
@@ -133,8 +138,8 @@ async def test_an_action_cut_short_by_a_kill_is_rechecked_not_written_twice(app:
                         and f"action {n} of" in shown(app, "#confirm-title"))
             await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
-                    and "create secrets:" in shown(app, "#step-log"), timeout=30)
-        assert f"verified create '{target}' in aws-prod" in shown(app, "#step-log")
+                    and "create secrets:" in logged(app), timeout=30)
+        assert f"verified create '{target}' in aws-prod" in logged(app)
     assert len(sm.list_secret_version_ids(SecretId=target)["Versions"]) == 1
     outcomes = [e.outcome for e in journal.entries() if e.action_id == action_id]
     assert outcomes == ["confirmed", "started", "rechecked", "verified"]
@@ -161,14 +166,14 @@ async def test_dry_run_shows_the_whole_plan_and_writes_nothing(app: CitadelApp, 
         assert plan.count("fingerprint") >= total and CANARY not in plan
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
-                    and f"dry run: {total} create secrets action(s) shown; nothing was written" in shown(app, "#step-log"))
+                    and f"dry run: {total} create secrets action(s) shown; nothing was written" in logged(app))
 
         await pilot.press("d", "p")  # off again: the same plan now asks, one action at a time
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         assert shown(app, "#confirm-title").endswith(f"action 1 of {total}")
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
-                    and f"create secrets: 0 of {total} verified" in shown(app, "#step-log"))
+                    and f"create secrets: 0 of {total} verified" in logged(app))
     assert {s["Name"] for s in sm.list_secrets()["SecretList"]} == before
     outcomes = [json.loads(line)["outcome"] for line in journal.read_text().splitlines()]
     assert outcomes == ["declined"] * total  # the dry run journaled nothing; the decline journaled each action

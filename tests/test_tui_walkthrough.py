@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.content import Content
-from textual.widgets import DataTable, OptionList, Static
+from textual.widgets import DataTable, OptionList, RichLog, Static
 
 from citadel_tui.core.config import load_config
 from citadel_tui.demo import CANARY, write_workspace
@@ -44,6 +44,11 @@ async def until(pilot, condition, timeout: float = 30) -> None:
 
 def text(app: CitadelApp, selector: str) -> str:
     return str(app.screen.query_one(selector, Static).render())
+
+
+def logged(app: CitadelApp) -> str:
+    """The checklist's log, unwrapped, as the screen wrote it."""
+    return "\n".join(app.screen.log_lines)
 
 
 def idle(app: CitadelApp) -> bool:
@@ -114,9 +119,9 @@ class Walk:
 
     async def plan_finished(self, noun: str) -> str:
         await until(self.pilot, lambda: isinstance(self.app.screen, ChecklistScreen) and idle(self.app)
-                    and f"{noun}:" in text(self.app, "#step-log").rsplit("confirmed; running", 1)[-1], timeout=60)
+                    and f"{noun}:" in logged(self.app).rsplit("confirmed; running", 1)[-1], timeout=60)
         await self.settled()
-        return text(self.app, "#step-log").rsplit("confirmed; running", 1)[-1]
+        return logged(self.app).rsplit("confirmed; running", 1)[-1]
 
     async def read_document(self) -> str:
         await until(self.pilot, lambda: isinstance(self.app.screen, TextScreen))
@@ -154,10 +159,10 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         assert [label[:3] for _, label in walk.items()[:4]] == ["[x]"] * 4  # every store chosen
         assert ("key:GITHUB_TOKEN", "[x] key GITHUB_TOKEN  secret  .env:7  no value (placeholder)") in walk.items()
         await walk.press("p")  # a placeholder is never stored: nothing is planned until it is left out
-        assert "no real value to store for GITHUB_TOKEN (.env:7 placeholder)" in text(app, "#step-log")
+        assert "no real value to store for GITHUB_TOKEN (.env:7 placeholder)" in logged(app)
         assert not isinstance(app.screen, ConfirmScreen) and len(walk.open_items("create")) == 17
         await walk.pick("key:GITHUB_TOKEN")
-        await until(pilot, lambda: idle(app) and "left out GITHUB_TOKEN" in text(app, "#step-log"))
+        await until(pilot, lambda: idle(app) and "left out GITHUB_TOKEN" in logged(app))
         await until(pilot, lambda: ("key:GITHUB_TOKEN", "[ ] key GITHUB_TOKEN  secret  .env:7  no value (placeholder)")
                     in walk.items())
         await pilot.press("p")
@@ -173,6 +178,9 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         await pilot.press("tab", "1", "4", "enter")
         log = await walk.plan_finished("create secrets")
         assert "create secrets: 12 of 14 verified" in log
+        shown_log = app.screen.query_one("#step-log", RichLog)  # the newest line is in view
+        assert shown_log.max_scroll_y > 0 and shown_log.is_vertical_scroll_end
+        assert shown_log.lines[-1].text.strip() in "create secrets: 12 of 14 verified"
         assert f"declined create '{declined}' in aws-prod" in log
         assert len(re.findall(r"failed create '[^']+' in azure-prod", log)) == 1
         assert walk.state("create") == "in-progress" and len(walk.open_items("create")) == 2
@@ -191,7 +199,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         assert {re.split(r":\d+:", i)[0] for i, _ in usages} == {"app/settings.py", "app/mailer.js", "deploy/run.sh"}
         for usage_id, _ in usages:
             await walk.pick(usage_id)
-            await until(pilot, lambda u=usage_id: idle(app) and f"ticked {u}" in text(app, "#step-log"))
+            await until(pilot, lambda u=usage_id: idle(app) and f"ticked {u}" in logged(app))
         await until(pilot, lambda: all(label.startswith("[x]") for _, label in walk.items()))
         await pilot.press("g")
         code = await walk.read_document()
@@ -203,12 +211,12 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         # 4. staging: the staging store holds the staging values
         await walk.go_to("staging")
         await walk.press("v")
-        assert "pass  DB_PASSWORD" in text(app, "#step-log") and walk.state("staging") == "done"
+        assert "pass  DB_PASSWORD" in logged(app) and walk.state("staging") == "done"
 
         # 5. rotate: the burn proof fails before rotating and for the one declined
         await walk.go_to("rotate")
         await walk.press("v")
-        assert "FAIL  DB_PASSWORD" in text(app, "#step-log") and walk.state("rotate") != "done"
+        assert "FAIL  DB_PASSWORD" in logged(app) and walk.state("rotate") != "done"
         await pilot.press("p")
         _, total = await walk.confirm()
         assert total == 14
@@ -217,7 +225,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         await pilot.press("tab", "1", "4", "enter")
         assert "rotations: 13 of 14 verified" in await walk.plan_finished("rotations")
         await walk.press("v")
-        proof = text(app, "#step-log").rsplit("burn proof", 1)[1]
+        proof = logged(app).rsplit("burn proof", 1)[1]
         assert proof.count("FAIL") == 1 and proof.count("pass") == 3 and walk.state("rotate") != "done"
         await pilot.press("p")
         _, total = await walk.confirm()
@@ -225,7 +233,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         await pilot.press("y")
         assert "rotations: 1 of 1 verified" in await walk.plan_finished("rotations")
         await walk.press("v")
-        assert "FAIL" not in text(app, "#step-log").rsplit("burn proof", 1)[1] and walk.state("rotate") == "done"
+        assert "FAIL" not in logged(app).rsplit("burn proof", 1)[1] and walk.state("rotate") == "done"
 
         # 6. remove .env files: only by typing the exact name
         await walk.go_to("remove-env")

@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +25,7 @@ from textual.containers import Vertical
 from textual.markup import escape
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, OptionList, Static
+from textual.widgets import DataTable, Footer, OptionList, RichLog, Static
 from textual.widgets.option_list import Option
 
 from citadel_tui.core.checklist import STEPS, Step, problem_id
@@ -342,6 +343,15 @@ def _guarded(work: Callable[[], Reply]) -> Reply:
 
 # -- the screens -----------------------------------------------------------------------------------
 
+class StepLog(RichLog):
+    """What the checklist did, newest line in view: also when the list above it grows or
+    shrinks, which changes the log's height after the line was written."""
+
+    def on_resize(self) -> None:
+        if self.auto_scroll:
+            self.scroll_end(animate=False, immediate=True)
+
+
 class ChecklistScreen(Screen[None]):
     """The nine steps with their state; the highlighted step's help, open items, keys and log."""
 
@@ -375,7 +385,7 @@ class ChecklistScreen(Screen[None]):
         with Vertical(id="step-body"):
             yield Static("", id="step-detail")
             yield OptionList(id="step-items")
-            yield Static("", id="step-log")
+            yield StepLog(id="step-log", wrap=True, markup=False, max_lines=self.LOG_LINES)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -448,7 +458,9 @@ class ChecklistScreen(Screen[None]):
 
     def _log(self, *lines: str) -> None:
         self.log_lines = (self.log_lines + list(lines))[-self.LOG_LINES:]
-        self.query_one("#step-log", Static).update(escape("\n".join(self.log_lines)))
+        log = self.query_one("#step-log", StepLog)
+        for line in lines:
+            log.write(Text(line))
 
     # -- acting
 
