@@ -8,40 +8,19 @@ import re
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, OptionList, Static
+from textual.widgets import DataTable, Input, OptionList
 
 from citadel_tui.tui.app import CitadelApp
 from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
 from citadel_tui.tui.confirm import ConfirmScreen
 from citadel_tui.tui.screens import TextScreen
-from tests.tui_support import CANARY, SIZE, make_app, seed, settle, write_scenario
+from tests.tui_support import CANARY, SIZE, idle, logged, make_app, seed, settle, shown, until, write_scenario
 
 
 @pytest.fixture
 def app(tmp_path: Path, sm, moto_url: str) -> CitadelApp:
     seed(sm)
     return make_app(write_scenario(tmp_path, moto_url, down=None))
-
-
-async def until(pilot, condition, timeout: float = 20) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition never held")
-
-
-def shown(app: CitadelApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
-
-
-def logged(app: CitadelApp) -> str:
-    """The checklist's log, unwrapped, as the screen wrote it."""
-    return "\n".join(app.screen.log_lines)
-
-
-def idle(app: CitadelApp) -> bool:
-    return not any(w.group == "checklist" and not w.is_finished for w in app.workers)
 
 
 async def test_walk_decline_refuse_wrong_count_confirm_all_and_journal(app: CitadelApp, sm) -> None:

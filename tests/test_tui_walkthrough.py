@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.content import Content
-from textual.widgets import DataTable, OptionList, RichLog, Static
+from textual.widgets import DataTable, OptionList, RichLog
 
 from citadel_tui.core.config import load_config
 from citadel_tui.demo import CANARY, write_workspace
@@ -21,7 +21,7 @@ from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
 from citadel_tui.tui.confirm import ConfirmScreen
 from citadel_tui.tui.screens import TextScreen
 from citadel_tui.workspace import Workspace
-from tests.tui_support import settle
+from tests.tui_support import idle, logged, settle, shown, until
 
 SIZE = (160, 50)
 STEP_IDS = ("inventory", "create", "code", "staging", "rotate", "remove-env", "schedule", "audit", "emergency")
@@ -32,27 +32,6 @@ def project(demo_stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     for name, value in demo_stack.environment().items():
         monkeypatch.setenv(name, value)
     return write_workspace(demo_stack, tmp_path, scenario="migration")
-
-
-async def until(pilot, condition, timeout: float = 30) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition never held")
-
-
-def text(app: CitadelApp, selector: str) -> str:
-    return str(app.screen.query_one(selector, Static).render())
-
-
-def logged(app: CitadelApp) -> str:
-    """The checklist's log, unwrapped, as the screen wrote it."""
-    return "\n".join(app.screen.log_lines)
-
-
-def idle(app: CitadelApp) -> bool:
-    return not any(w.group == "checklist" and not w.is_finished for w in app.workers)
 
 
 class Walk:
@@ -113,9 +92,9 @@ class Walk:
     async def confirm(self) -> tuple[str, int]:
         """Wait for the confirmation dialog; what it shows and how many actions the plan holds."""
         await until(self.pilot, lambda: isinstance(self.app.screen, ConfirmScreen))
-        shown = text(self.app, "#confirm-lines")
-        assert CANARY not in shown
-        return shown, int(text(self.app, "#confirm-title").rsplit(" of ", 1)[1])
+        lines = shown(self.app, "#confirm-lines")
+        assert CANARY not in lines
+        return lines, int(shown(self.app, "#confirm-title").rsplit(" of ", 1)[1])
 
     async def plan_finished(self, noun: str) -> str:
         await until(self.pilot, lambda: isinstance(self.app.screen, ChecklistScreen) and idle(self.app)
@@ -166,14 +145,14 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         await until(pilot, lambda: ("key:GITHUB_TOKEN", "[ ] key GITHUB_TOKEN  secret  .env:7  no value (placeholder)")
                     in walk.items())
         await pilot.press("p")
-        shown, total = await walk.confirm()
-        assert total == 14 and "create in store aws-prod" in shown and "prod/shop/DB_PASSWORD" in shown
-        assert "fingerprint" in shown and "length" in shown and "tags" in shown
+        lines, total = await walk.confirm()
+        assert total == 14 and "create in store aws-prod" in lines and "prod/shop/DB_PASSWORD" in lines
+        assert "fingerprint" in lines and "length" in lines and "tags" in lines
         await pilot.press("y")
-        await until(pilot, lambda: "action 2 of 14" in text(app, "#confirm-title"))
-        declined = re.search(r"prod/shop/\w+", text(app, "#confirm-lines")).group(0)
+        await until(pilot, lambda: "action 2 of 14" in shown(app, "#confirm-title"))
+        declined = re.search(r"prod/shop/\w+", shown(app, "#confirm-lines")).group(0)
         await pilot.press("n")
-        await until(pilot, lambda: "action 3 of 14" in text(app, "#confirm-title"))
+        await until(pilot, lambda: "action 3 of 14" in shown(app, "#confirm-title"))
         demo_stack.azure.faults.push(Fault.FORBIDDEN)  # Azure refuses the next request: a write mid-plan
         await pilot.press("tab", "1", "4", "enter")
         log = await walk.plan_finished("create secrets")
@@ -188,7 +167,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         _, total = await walk.confirm()
         assert total == 2
         await pilot.press("y")
-        await until(pilot, lambda: "action 2 of 2" in text(app, "#confirm-title"))
+        await until(pilot, lambda: "action 2 of 2" in shown(app, "#confirm-title"))
         await pilot.press("y")
         assert "create secrets: 2 of 2 verified" in await walk.plan_finished("create secrets")
         assert walk.state("create") == "done"
@@ -221,7 +200,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         _, total = await walk.confirm()
         assert total == 14
         await pilot.press("n")
-        await until(pilot, lambda: "action 2 of 14" in text(app, "#confirm-title"))
+        await until(pilot, lambda: "action 2 of 14" in shown(app, "#confirm-title"))
         await pilot.press("tab", "1", "4", "enter")
         assert "rotations: 13 of 14 verified" in await walk.plan_finished("rotations")
         await walk.press("v")
@@ -243,7 +222,7 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
             await walk.pick(str(root / name))
             await walk.confirm()
             await pilot.press(*"wrong-name", "enter")
-            await until(pilot, lambda: "refused" in text(app, "#confirm-prompt"))
+            await until(pilot, lambda: "refused" in shown(app, "#confirm-prompt"))
             assert (root / name).exists()
             await pilot.press(*name, "enter")
             assert "deletions: 1 of 1 verified" in await walk.plan_finished("deletions")
@@ -265,8 +244,8 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
         assert walk.state("audit") != "done" and len(walk.open_items("audit")) == 3
         await pilot.press("p")
         for number in (1, 2, 3):
-            shown, total = await walk.confirm()
-            assert total == 3 and f"action {number} of 3" in text(app, "#confirm-title")
+            _, total = await walk.confirm()
+            assert total == 3 and f"action {number} of 3" in shown(app, "#confirm-title")
             await pilot.press("y")
         assert "audit changes: 3 of 3 verified" in await walk.plan_finished("audit changes")
         await walk.press("v")

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from textual.widgets import Static
+
 from citadel_tui.core.config import Config, load_config
 from citadel_tui.tui.app import CitadelApp
 from citadel_tui.tui.screenshots import settle  # noqa: F401  (the tests' wait, shared with the screenshots)
@@ -126,3 +128,27 @@ def hanging_endpoint() -> Iterator[str]:
         for conn in held:
             conn.close()
         server.close()
+
+
+async def until(pilot, condition, timeout: float = 30) -> None:
+    """Let the app run until `condition()` holds; fail after `timeout` seconds."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("condition never held")
+
+
+def shown(app: CitadelApp, selector: str) -> str:
+    """What a Static of the active screen shows."""
+    return str(app.screen.query_one(selector, Static).render())
+
+
+def logged(app: CitadelApp) -> str:
+    """The checklist's log, unwrapped, as the screen wrote it."""
+    return "\n".join(app.screen.log_lines)
+
+
+def idle(app: CitadelApp) -> bool:
+    """No checklist worker is running."""
+    return not any(w.group == "checklist" and not w.is_finished for w in app.workers)
