@@ -146,10 +146,13 @@ class Migration:
         self.burn_results: dict[str, bool] | None = None
         self.audit_results: dict[str, AuditStatus] | None = None
         self._planned: dict[str, tuple[EnvValue, ...]] = {}
+        self._new_values: dict[str, str] = {}
+        """Action id -> the value the operator entered for it; in memory only, dropped once it ran."""
         self._handlers = {
             "create": _Handler(self._perform_create, self._check_create),
             "add-version": _Handler(self._perform_rotation, self._check_burned),
             "rotate-now": _Handler(self._perform_rotation, self._check_burned),
+            "set-value": _Handler(self._perform_new_value, self._check_new_value),
             "configure-rotation": _Handler(self._perform_schedule, self._check_schedule),
             "delete-file": _Handler(self._perform_delete, self._check_delete),
             "enable-audit": _Handler(self._perform_audit, self._check_audit),
@@ -170,7 +173,11 @@ class Migration:
                 f"{len(actions)} action(s); nothing was written"
             )
         self._reopen_undone(actions)
-        outcomes = Executor(self.journal, self._perform, self._check, read_only=self.read_only).run(actions, confirm)
+        try:
+            outcomes = Executor(self.journal, self._perform, self._check, read_only=self.read_only).run(actions, confirm)
+        finally:
+            for action in actions:
+                self._new_values.pop(action.id, None)
         self._touch({a.step for a in actions})
         return outcomes
 
@@ -430,12 +437,63 @@ class Migration:
                 continue
             lambda_arn = item.meta.details.get("rotation_lambda")
             kind = "rotate-now" if lambda_arn else "add-version"
-            facts = (("how", f"rotation Lambda {lambda_arn}" if lambda_arn else "new random value (never shown)"),
-                     ("burn proof", f".env fingerprint {item.env.fingerprint} must no longer match"))
+            how = (("how", f"rotation Lambda {lambda_arn}"),) if lambda_arn else (
+                ("how", "new random value (never shown)"),
+                ("only for", "a secret this application alone issues and checks (signing key, session secret)"),
+                ("otherwise", "decline: issue a new credential at its owner (database, API provider), then "
+                              "enter it on this secret in the list (step 5)"))
+            facts = (*how, ("burn proof", f".env fingerprint {item.env.fingerprint} must no longer match"))
             action = Action("rotate", kind, item.source, item.meta.name, facts)
             if not item.burned or last.get(action.id) in PENDING:
                 actions.append(self._plan(action, [item.env]))
         return actions
+
+    def plan_new_value(self, store: str, key: str, value: str) -> Action:
+        """Rotation by hand: the operator issued a new credential where it lives (ALTER USER, the
+        provider's console) and gives it here to replace the value in the store. The value is held
+        in memory for this one action only; what is shown and journaled is its fingerprint."""
+        item = next((i for i in self._migrated([self._source(store).name]) if i.key == key), None)
+        if item is None:
+            raise MigrationError(f"{key} is not in {store} yet: create it first (step 2)")
+        if not value.strip():
+            raise MigrationError(f"the new value of {key} is empty; nothing was planned")
+        fingerprint = self.workspace.fingerprint(value)
+        if item.env is not None and fingerprint == item.env.fingerprint:
+            raise MigrationError(f"the new value of {key} is the .env value: it would burn nothing; "
+                                 f"issue a new credential first")
+        if fingerprint == item.meta.fingerprint:
+            raise MigrationError(f"{store} already holds this value of {key}; nothing was planned")
+        burn = (("burn proof", f".env fingerprint {item.env.fingerprint} must no longer match"),) if item.env else ()
+        replaces = "the .env value" if item.env is not None and not item.burned else "a value rotated before (not the .env one)"
+        facts = (("key", key), ("how", "the new value you entered (never shown)"), ("replaces", replaces),
+                 ("new fingerprint", fingerprint), ("new length", str(len(value))), *burn)
+        action = Action("rotate", "set-value", store, item.meta.name, facts)
+        self._new_values[action.id] = value
+        return self._plan(action, [item.env] if item.env else [])
+
+    def _perform_new_value(self, action: Action) -> None:
+        value = self._new_values.get(action.id)
+        if value is None:
+            raise MigrationError(f"the new value for {action.target!r} is no longer in memory; enter it again")
+        key = dict(action.facts)["key"]
+        source = self.workspace.source(action.store)
+        try:
+            if source.config.layout == "bundle":
+                self._write_bundle(source, source.secret_name(key), {key: value}, replace=True)
+            else:
+                source.client.add_version(action.target, value)
+        finally:
+            source.invalidate()
+
+    def _check_new_value(self, action: Action) -> tuple[Check, str]:
+        facts = dict(action.facts)
+        stored = self.workspace.fingerprint(self.workspace.source(action.store).read_value(facts["key"]))
+        if stored == facts["new fingerprint"]:
+            return Check.DONE, "the store holds the new value"
+        planned = self._planned.get(action.id, ())
+        if planned and stored == planned[0].fingerprint:
+            return Check.ABSENT, "the store still holds the .env value"
+        return Check.CONFLICT, "the store holds a value that is neither the .env value nor the new one"
 
     def burn_proof(self) -> dict[str, bool]:
         """Per migrated key: the store's current value differs from the .env value (every store

@@ -499,3 +499,44 @@ def test_a_placeholder_or_empty_value_is_never_stored(tmp_path: Path, moto_url: 
     assert sm.list_secrets()["SecretList"] == []
     m.select_keys(PROD)
     assert [a.target for a in m.plan_creates(["aws-prod"])] == [f"prod/app/{k}" for k in PROD]
+
+
+def test_a_new_value_issued_elsewhere_replaces_the_env_value_and_proves_the_burn(project: Path, sm) -> None:
+    """The operator rotated the database password at the database: the new value goes to the store
+    through one confirmed action; only its fingerprint is shown and journaled."""
+    new_value = f"canary-new-db-{RUN}"
+    m = migration(project)
+    with pytest.raises(MigrationError, match="DB_PASSWORD is not in aws-prod yet: create it first"):
+        m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)
+    m.run(m.plan_creates(["aws-prod"]), lambda a: True)
+    with pytest.raises(MigrationError, match="is the .env value: it would burn nothing"):
+        m.plan_new_value("aws-prod", "DB_PASSWORD", PROD["DB_PASSWORD"])
+    with pytest.raises(MigrationError, match="empty"):
+        m.plan_new_value("aws-prod", "DB_PASSWORD", "  ")
+
+    action = m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)
+    facts = dict(action.facts)
+    assert (action.kind, action.target) == ("set-value", "prod/app/DB_PASSWORD")
+    assert facts["new fingerprint"] == m.workspace.fingerprint(new_value) and facts["new length"] == str(len(new_value))
+    assert [o.state for o in m.run([action], lambda a: False)] == ["declined"]
+    assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == PROD["DB_PASSWORD"]
+    [outcome] = m.run([action], lambda a: True)  # the value was dropped after the declined run
+    assert outcome.state == "failed" and "enter it again" in outcome.detail
+
+    action = m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)
+    assert [o.state for o in m.run([action], lambda a: True)] == ["verified"]
+    assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == new_value
+    assert m.burn_proof()["DB_PASSWORD"] is True
+    assert [a.target for a in m.plan_rotations()] == ["prod/app/API_TOKEN", "prod/app/STRIPE_KEY"]
+    with pytest.raises(MigrationError, match="already holds this value"):
+        m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)
+
+    assert dict(action.facts)["replaces"] == "the .env value"
+    sm.put_secret_value(SecretId="prod/app/API_TOKEN", SecretString="set by someone else")
+    m.workspace.source("aws-prod").invalidate()
+    again = m.plan_new_value("aws-prod", "API_TOKEN", f"canary-new-api-{RUN}")
+    assert dict(again.facts)["replaces"] == "a value rotated before (not the .env one)"
+
+    journal = (project.parent / ".citadel" / "journal.jsonl").read_text()
+    assert new_value not in journal and all(c not in journal for c in CANARIES)
+    assert "set-value" in journal
