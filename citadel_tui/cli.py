@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="target source (repeatable; required for create, default: every source)")
     migrate.add_argument("--key", action="append", default=[], metavar="KEY",
                          help="create: only this env key (repeatable; default: the selected secret keys)")
+    migrate.add_argument("--new-value", action="store_true",
+                         help="rotate: replace one secret (--store, --key) with a credential issued at its owner, "
+                              "read hidden from the terminal, or as the first line of standard input")
     migrate.add_argument("--dry-run", action="store_true", help="show the plan and run nothing")
     migrate.add_argument("--yes-count", metavar="N",
                          help="confirm every action shown; N must equal the number of actions (default: ask y/N each)")
@@ -379,11 +382,15 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     if args.step == "create" and not args.store:
         raise UsageError("--step create needs --store NAME (the store to create the secrets in)")
+    if args.new_value and (args.step != "rotate" or len(args.store) != 1 or len(args.key) != 1):
+        raise UsageError("--new-value goes with --step rotate, one --store NAME and one --key KEY")
     workspace = Workspace(_writable_config(args))
     try:
         migration = Migration(workspace)
         stores = args.store or None
-        if args.step == "create":
+        if args.new_value:
+            plan = [migration.plan_new_value(args.store[0], args.key[0], _read_new_value(args.store[0], args.key[0]))]
+        elif args.step == "create":
             plan = migration.plan_creates(args.store, args.key or None)
         else:
             plan = {"rotate": migration.plan_rotations, "schedule": migration.plan_schedules,
@@ -401,6 +408,16 @@ def run_migrate(args: argparse.Namespace) -> int:
     for outcome in outcomes:
         print(f"{outcome.state:<9} {outcome.action.describe()}" + (f": {outcome.detail}" if outcome.detail else ""))
     return EXIT_OK if all(o.state in ("verified", "skipped") for o in outcomes) else EXIT_FINDINGS
+
+
+def _read_new_value(store: str, key: str) -> str:
+    """Hidden on a terminal; otherwise the first line of standard input (never an argument,
+    which other users could read in the process list)."""
+    import getpass
+
+    if sys.stdin.isatty():
+        return getpass.getpass(f"New value of {key} for {store} (input hidden): ")
+    return sys.stdin.readline().rstrip("\r\n")
 
 
 def _ask(action: Action) -> bool:

@@ -163,6 +163,7 @@ class Migration:
     def run(self, actions: Sequence[Action], confirm: Callable[[Action], bool], *, dry_run: bool = False) -> list[Outcome]:
         """Run the confirmed actions through the Executor. A dry run journals and writes nothing."""
         if dry_run:
+            self._forget(actions)
             return [Outcome(action, "planned", action.describe()) for action in actions]
         unknown = [a.describe() for a in actions if a.id not in self._planned]
         if unknown:
@@ -176,10 +177,14 @@ class Migration:
         try:
             outcomes = Executor(self.journal, self._perform, self._check, read_only=self.read_only).run(actions, confirm)
         finally:
-            for action in actions:
-                self._new_values.pop(action.id, None)
+            self._forget(actions)
         self._touch({a.step for a in actions})
         return outcomes
+
+    def _forget(self, actions: Sequence[Action]) -> None:
+        """Drop the entered values of these actions: they ran, or only had to be shown."""
+        for action in actions:
+            self._new_values.pop(action.id, None)
 
     def _reopen_undone(self, actions: Sequence[Action]) -> None:
         """The Executor reports an action finished in an earlier run as finished again. When its
@@ -419,7 +424,7 @@ class Migration:
                 f"(found {len(values)} key(s) and {len(stores)} store(s))"
             )
         matches: dict[str, list[bool]] = {key: [] for key in values}
-        for item in self._migrated(stores):
+        for item in self.migrated(stores):
             if item.key in matches:
                 matches[item.key].append(item.meta.fingerprint == values[item.key].fingerprint)
         self.staging_results = {key: bool(found) and all(found) for key, found in matches.items()}
@@ -432,7 +437,7 @@ class Migration:
         rotation Lambda are rotated by it; every other gets a new random version nobody sees."""
         last = self.journal.last_outcomes()
         actions = []
-        for item in self._migrated(store_names):
+        for item in self.migrated(store_names):
             if item.env is None:
                 continue
             lambda_arn = item.meta.details.get("rotation_lambda")
@@ -452,7 +457,7 @@ class Migration:
         """Rotation by hand: the operator issued a new credential where it lives (ALTER USER, the
         provider's console) and gives it here to replace the value in the store. The value is held
         in memory for this one action only; what is shown and journaled is its fingerprint."""
-        item = next((i for i in self._migrated([self._source(store).name]) if i.key == key), None)
+        item = next((i for i in self.migrated([self._source(store).name]) if i.key == key), None)
         if item is None:
             raise MigrationError(f"{key} is not in {store} yet: create it first (step 2)")
         if not value.strip():
@@ -500,7 +505,7 @@ class Migration:
         holding it). Where the .env file is gone, a verified rotation in the journal is the proof."""
         rotated = self._journal_rotated()
         results: dict[str, bool] = {}
-        for item in self._migrated():
+        for item in self.migrated():
             burned = item.burned if item.env is not None else (item.source, item.meta.name) in rotated
             results[item.key] = results.get(item.key, True) and burned
         self.burn_results = results
@@ -540,12 +545,12 @@ class Migration:
         `refresh=False` reuses store inventories read moments ago (step_status just read them)."""
         found = sorted(p for p in self.root.rglob(".env*")
                        if p.is_file() and not SKIPPED_DIRS.intersection(p.relative_to(self.root).parts))
-        stored = self._migrated(refresh=refresh)
+        stored = self.migrated(refresh=refresh)
         return [self._file_report(path, stored) for path in found]
 
     def plan_delete(self, path: Path) -> Action:
         """Deleting a .env file: allowed only once each of its secret keys is migrated and burned."""
-        file_report = self._file_report(path, self._migrated())
+        file_report = self._file_report(path, self.migrated())
         blocking = file_report.blocking()
         if blocking:
             raise DeleteBlockedError(f"{path.name} cannot be deleted yet: {blocking}")
@@ -616,7 +621,7 @@ class Migration:
         """configure_rotation for every migrated secret without a schedule, period from the policy."""
         period = self.workspace.config.policy.rotation_period_days
         targets: dict[tuple[str, str], list[str]] = {}
-        for item in self._migrated(store_names):
+        for item in self.migrated(store_names):
             if not has_schedule(item.meta):
                 name = self.workspace.source(item.source).secret_name(item.key)
                 targets.setdefault((item.source, name), []).append(item.key)
@@ -725,7 +730,7 @@ class Migration:
         """Least-privilege read access to exactly the migrated secrets of each store, saved under
         `.citadel/policies/` (IAM JSON, Vault HCL, GCP bindings, Azure role assignment)."""
         keys: dict[str, set[str]] = {}
-        for item in self._migrated(refresh=False):
+        for item in self.migrated(refresh=False):
             keys.setdefault(item.source, set()).add(item.key)
         if not keys:
             raise MigrationError("no secret is migrated yet: nothing to grant access to (step 2)")
@@ -755,7 +760,7 @@ class Migration:
         (`verify_staging`, `burn_proof`, `audit_statuses`); before one runs, a step keeps its saved state."""
         env_files = self._env_files()
         rows = self._rows(env_files)
-        migrated = self._migrated(refresh=False)
+        migrated = self.migrated(refresh=False)
         found = {
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
@@ -846,8 +851,9 @@ class Migration:
                     values[entry.key] = EnvValue(entry.key, env.path, entry.klass, entry.fingerprint, entry.length)
         return values
 
-    def _migrated(self, store_names: Sequence[str] | None = None, *, refresh: bool = True) -> list[Migrated]:
-        """Every selected key a store holds, with the fingerprint of the store's value."""
+    def migrated(self, store_names: Sequence[str] | None = None, *, refresh: bool = True) -> list[Migrated]:
+        """Every selected key a store holds, with the fingerprint of the store's value: what
+        steps 4 to 9 work on."""
         items = []
         for config in self.workspace.config.sources:
             if store_names is not None and config.name not in store_names:

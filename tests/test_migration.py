@@ -540,3 +540,20 @@ def test_a_new_value_issued_elsewhere_replaces_the_env_value_and_proves_the_burn
     journal = (project.parent / ".citadel" / "journal.jsonl").read_text()
     assert new_value not in journal and all(c not in journal for c in CANARIES)
     assert "set-value" in journal
+
+
+def test_cli_new_value_reads_the_credential_from_stdin_never_from_arguments(project: Path, sm, capsys, monkeypatch) -> None:
+    new_value = f"canary-cli-new-{RUN}"
+    assert cli.main(["migrate", "--config", str(project), "--step", "create", "--store", "aws-prod", "--yes-count", "3"]) == 0
+    base = ["migrate", "--config", str(project), "--step", "rotate", "--store", "aws-prod", "--key", "API_TOKEN", "--new-value"]
+    assert cli.main(base[:-3] + ["--new-value"]) == cli.EXIT_USAGE  # one store and one key
+    assert "one --store NAME and one --key KEY" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{new_value}\ny\n"))
+    assert cli.main(base) == cli.EXIT_OK
+    out = capsys.readouterr().out
+    assert "set-value 'prod/app/API_TOKEN' in aws-prod" in out and "verified" in out and new_value not in out
+    assert sm.get_secret_value(SecretId="prod/app/API_TOKEN")["SecretString"] == new_value
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{PROD['DB_PASSWORD']}\n"))
+    assert cli.main([*base[:-3], "--key", "DB_PASSWORD", "--new-value"]) == cli.EXIT_USAGE
+    assert "it would burn nothing" in capsys.readouterr().err
+    assert_no_canary(project.parent, out)

@@ -156,3 +156,48 @@ async def test_dry_run_shows_the_whole_plan_and_writes_nothing(app: CitadelApp, 
     assert {s["Name"] for s in sm.list_secrets()["SecretList"]} == before
     outcomes = [json.loads(line)["outcome"] for line in journal.read_text().splitlines()]
     assert outcomes == ["declined"] * total  # the dry run journaled nothing; the decline journaled each action
+
+
+async def test_a_new_value_is_entered_masked_confirmed_by_fingerprint_and_stored(app: CitadelApp, sm) -> None:
+    from citadel_tui.tui.new_value import NewValueScreen
+
+    new_value = "canary-new-value-9d1e-do-not-leak"
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("k")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and app.screen.statuses and idle(app))
+        await pilot.press("down", "p")  # step 2: create everything first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        total = int(shown(app, "#confirm-title").rsplit(" of ", 1)[1])
+        await pilot.press("tab", *str(total), "enter")
+        await until(pilot, lambda: idle(app) and "create secrets:" in logged(app), timeout=30)
+
+        await pilot.press("down", "down", "down")  # step 5
+        items = app.screen.query_one("#step-items", OptionList)
+        await until(pilot, lambda: "Rotate all secrets" in shown(app, "#step-detail") and items.option_count > 1)
+        labels = [str(items.get_option_at_index(i).prompt) for i in range(items.option_count)]
+        target = next(i for i, label in enumerate(labels) if label.startswith("DB_PASSWORD in aws-prod "))
+        assert "still the .env value" in labels[target]
+        await pilot.press("tab", *["down"] * target, "enter")
+        await until(pilot, lambda: isinstance(app.screen, NewValueScreen))
+        await pilot.press("enter")  # empty: refused, the screen stays
+        assert isinstance(app.screen, NewValueScreen) and "empty" in shown(app, "#value-keys")
+        await pilot.press(*new_value)
+        assert new_value not in app.export_screenshot()  # masked while typed
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        lines = shown(app, "#confirm-lines")
+        assert "set-value in store aws-prod" in lines and "prod/app/DB_PASSWORD" in lines
+        assert app.workspace.fingerprint(new_value) in lines
+        assert re.search(rf"new length\s+{len(new_value)}\b", lines)
+        assert new_value not in lines and CANARY not in lines
+        await pilot.press("y")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
+                    and "rotations: 1 of 1 verified" in logged(app), timeout=30)
+        await until(pilot, lambda: any(str(items.get_option_at_index(i).prompt).startswith("DB_PASSWORD in aws-prod ")
+                                       and "burned" in str(items.get_option_at_index(i).prompt)
+                                       for i in range(items.option_count)))
+        assert new_value not in app.export_screenshot() and new_value not in logged(app)
+    assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == new_value
+    citadel = app.workspace.config.path.parent / ".citadel"
+    assert all(new_value not in p.read_text() for p in citadel.rglob("*") if p.is_file())

@@ -33,8 +33,9 @@ from citadel_tui.core.errors import CitadelError
 from citadel_tui.core.journal import Journal
 from citadel_tui.core.plan import Action, Outcome
 from citadel_tui.core.runbook import build_runbook, write_runbook
-from citadel_tui.migration import Migration, StepStatus
+from citadel_tui.migration import Migrated, Migration, StepStatus
 from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines, plan_text
+from citadel_tui.tui.new_value import NewValueScreen
 from citadel_tui.tui.screens import TextScreen
 from citadel_tui.workspace import Workspace
 
@@ -71,14 +72,25 @@ class View:
 
 
 @dataclass(frozen=True)
+class Ask:
+    """A value the operator must enter (masked) before the step can plan with it."""
+
+    title: str
+    lines: list[str]
+    then: Callable[[Migration, str], Reply]
+
+
+@dataclass(frozen=True)
 class Reply:
-    """What a step operation answers: text for the log, a plan to confirm and run, a document to show."""
+    """What a step operation answers: text for the log, a plan to confirm and run, a document to
+    show, or a value to ask for first."""
 
     text: str = ""
     plan: tuple[Action, ...] = ()
     typed: str | None = None
     """For a destructive plan: the exact text (a file name) the operator must type."""
     view: View | None = None
+    ask: Ask | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +213,29 @@ def _plan_rotations(m: Migration) -> Reply:
     return Reply(f"{len(plan)} rotation(s) planned", tuple(plan))
 
 
+def _rotation_items(m: Migration) -> list[Item]:
+    """Every migrated secret, and whether the store still holds its .env value."""
+    def state(item: Migrated) -> str:
+        if item.env is None:
+            return ".env gone"
+        return "burned" if item.burned else "still the .env value"
+    return [Item(f"{i.source}\t{i.key}", f"{i.key} in {i.source}  {i.meta.name}  {state(i)}") for i in m.migrated()]
+
+
+def _ask_new_value(m: Migration, item_id: str) -> Reply:
+    store, key = item_id.split("\t", 1)
+    lines = [f"Issue a new {key} where the credential lives first (the database's ALTER USER, the",
+             "provider's console or API), then paste it here. It replaces the value in "
+             f"{store}; the next screen shows its fingerprint and length, never the value.",
+             "The old value stays valid at its owner until you revoke it there."]
+    return Reply(ask=Ask(f"New value for {key} in {store}", lines, partial(_plan_new_value, store=store, key=key)))
+
+
+def _plan_new_value(m: Migration, value: str, *, store: str, key: str) -> Reply:
+    action = m.plan_new_value(store, key, value)
+    return Reply(f"new value of {key} for {store} planned", (action,))
+
+
 def _env_files(m: Migration) -> list[Item]:
     labels = {True: "git-ignored", False: "NOT git-ignored", None: "no git"}
     return [Item(str(r.path), f"{r.path.relative_to(m.root)}  {labels[r.git_ignored]}  in {len(r.commits)} commit(s)  "
@@ -287,7 +322,9 @@ SPECS: dict[str, StepSpec] = {
                      item_hint="enter ticks (or unticks) the highlighted usage as reading from the store"),
     "staging": StepSpec((Operation("v", "verify staging", _verify_staging),)),
     "rotate": StepSpec((Operation("p", "plan the rotations", _plan_rotations),
-                        Operation("v", "prove the burn", _burn_proof)), noun="rotations"),
+                        Operation("v", "prove the burn", _burn_proof)), noun="rotations",
+                       items=_rotation_items, pick=_ask_new_value,
+                       item_hint="enter sets a new value issued elsewhere (database, API provider) for the highlighted secret"),
     "remove-env": StepSpec(items=_env_files, pick=_plan_delete, noun="deletions",
                            item_hint="enter plans deleting the highlighted file (type its name to confirm)"),
     "schedule": StepSpec((Operation("p", "plan the rotation schedules", _plan_schedules),), noun="schedules"),
@@ -512,7 +549,12 @@ class ChecklistScreen(Screen[None]):
             self._log(*reply.text.splitlines())
         if reply.view is not None:
             self.app.push_screen(TextScreen(reply.view.title, reply.view.text, reply.view.lexer))
+        if reply.ask is not None:
+            self._ask_value(message.step_id, reply.ask)
+            return
         if reply.plan and self.dry_run:
+            plan = reply.plan  # the engine's dry run writes nothing and forgets entered values
+            self._in_worker(lambda: self.host.call(lambda m: m.run(plan, lambda a: False, dry_run=True)), "dry run")
             noun = SPECS[message.step_id].noun
             self._log(f"dry run: {len(reply.plan)} {noun} action(s) shown; nothing was written")
             self.app.push_screen(TextScreen(f"Dry run, {noun}: {len(reply.plan)} action(s), nothing runs",
@@ -522,6 +564,16 @@ class ChecklistScreen(Screen[None]):
             self._confirm(message.step_id, reply.plan, reply.typed, {})
         else:
             self.action_reload()
+
+    def _ask_value(self, step_id: str, ask: Ask) -> None:
+        """The masked input; the value goes straight to the step's planner, in a worker."""
+        def entered(value: str | None) -> None:
+            if value is None:
+                self._log("cancelled: nothing planned")
+                return
+            self._ask(step_id, lambda m: ask.then(m, value), ask.title)
+
+        self.app.push_screen(NewValueScreen(ask.title, ask.lines), entered)
 
     def _confirm(self, step_id: str, plan: tuple[Action, ...], typed: str | None, answers: dict[str, bool]) -> None:
         """Show the next unanswered action; when every action has an answer, run the plan."""
