@@ -142,8 +142,11 @@ def build_runbook(comparison: Comparison, sources: Sequence[SourceConfig], *,
         "2. Authenticate to the store with your own break-glass identity, never the application's.",
         "3. Read only the secrets you need, with the command given for each below; do not paste "
         "values into chats, tickets or files.",
-        "4. When the emergency is over, rotate every secret you read (the value you saw is burned), "
-        f"writing the new value to a private file for `{NEW_VALUE}`, then delete that file.",
+        "4. When the emergency is over, rotate every secret you read (the value you saw is burned): "
+        "issue a new credential where it lives (database, API provider), then store it with the command "
+        f"given below, writing the new value to a private file for `{NEW_VALUE}` and deleting that file "
+        "after; or run `citadel migrate --step rotate --store STORE --key KEY --new-value`, which asks "
+        "for the value hidden and journals the rotation.",
         "5. Restart or let refresh the applications that read it; confirm with the people above that it is done.",
         "",
     ]
