@@ -142,9 +142,6 @@ class Migration:
         self.state_path = self.folder / "state.json"
         self.journal = Journal(self.folder / "journal.jsonl")
         self.state = ChecklistState.load(self.state_path)
-        self.staging_results: dict[str, bool] | None = None
-        self.burn_results: dict[str, bool] | None = None
-        self.audit_results: dict[str, AuditStatus] | None = None
         self._planned: dict[str, tuple[EnvValue, ...]] = {}
         self._new_values: dict[str, str] = {}
         """Action id -> the value the operator entered for it; in memory only, dropped once it ran."""
@@ -414,8 +411,9 @@ class Migration:
 
     # -- step 4: staging ---------------------------------------------------------------------
 
-    def verify_staging(self, environment: str = "staging") -> dict[str, bool]:
-        """Per migrated key of the staging .env files: do the staging stores hold that value?"""
+    def verify_staging(self, environment: str = "staging", migrated: Sequence[Migrated] | None = None) -> dict[str, bool]:
+        """Per migrated key of the staging .env files: do the staging stores hold that value?
+        `migrated`: what `migrated()` returned moments ago, to judge without reading again."""
         values = self._env_values(environment)
         stores = [c.name for c in self.workspace.config.sources if c.environment == environment]
         if not values or not stores:
@@ -424,11 +422,10 @@ class Migration:
                 f"(found {len(values)} key(s) and {len(stores)} store(s))"
             )
         matches: dict[str, list[bool]] = {key: [] for key in values}
-        for item in self.migrated(stores):
+        for item in self.migrated(stores) if migrated is None else [i for i in migrated if i.source in stores]:
             if item.key in matches:
                 matches[item.key].append(item.meta.fingerprint == values[item.key].fingerprint)
-        self.staging_results = {key: bool(found) and all(found) for key, found in matches.items()}
-        return self.staging_results
+        return {key: bool(found) and all(found) for key, found in matches.items()}
 
     # -- step 5: rotate ----------------------------------------------------------------------
 
@@ -500,15 +497,14 @@ class Migration:
             return Check.ABSENT, "the store still holds the .env value"
         return Check.CONFLICT, "the store holds a value that is neither the .env value nor the new one"
 
-    def burn_proof(self) -> dict[str, bool]:
+    def burn_proof(self, migrated: Sequence[Migrated] | None = None) -> dict[str, bool]:
         """Per migrated key: the store's current value differs from the .env value (every store
         holding it). Where the .env file is gone, a verified rotation in the journal is the proof."""
         rotated = self._journal_rotated()
         results: dict[str, bool] = {}
-        for item in self.migrated():
+        for item in self.migrated() if migrated is None else migrated:
             burned = item.burned if item.env is not None else (item.source, item.meta.name) in rotated
             results[item.key] = results.get(item.key, True) and burned
-        self.burn_results = results
         return results
 
     def _perform_rotation(self, action: Action) -> None:
@@ -678,8 +674,7 @@ class Migration:
             return {}
         with ThreadPoolExecutor(max_workers=len(configs)) as pool:
             statuses = list(pool.map(self._audit_one, configs))
-        self.audit_results = {c.name: s for c, s in zip(configs, statuses)}
-        return self.audit_results
+        return {c.name: s for c, s in zip(configs, statuses)}
 
     def _audit_one(self, config: SourceConfig) -> AuditStatus:
         try:
@@ -755,9 +750,9 @@ class Migration:
     def step_status(self, usage_ids: Sequence[str] | None = None) -> dict[str, StepStatus]:
         """What is still open per step, judged by core.checklist; step states are persisted.
 
-        Code is judged from `usage_ids` (default: a scan of the project for the selected keys).
-        Staging, rotate and audit are judged from the last verification of this session
-        (`verify_staging`, `burn_proof`, `audit_statuses`); before one runs, a step keeps its saved state."""
+        Every step is judged from the stores and files as they are now: code from `usage_ids`
+        (default: a scan of the project for the selected keys), staging and the burn proof from the
+        inventories read here, audit by asking every store."""
         env_files = self._env_files()
         rows = self._rows(env_files)
         migrated = self.migrated(refresh=False)
@@ -766,12 +761,12 @@ class Migration:
             "create": checklist.create_open(self.state, rows),
             "code": checklist.code_open(self.state, usage_ids if usage_ids is not None
                                         else [u.id for u in self.usages().usages]),
-            "staging": self._judged("staging", self.staging_results, checklist.results_open),
-            "rotate": self._judged("rotate", self.burn_results, checklist.results_open),
+            "staging": self._staging_open(migrated),
+            "rotate": checklist.results_open(self.burn_proof(migrated)),
             "remove-env": checklist.env_files_open(((str(r.path), r.migrated) for r in self.env_file_report(refresh=False)),
                                                    anything_migrated=bool(migrated)),
             "schedule": checklist.schedule_open((i.key, i.source, i.meta) for i in migrated),
-            "audit": self._judged("audit", self.audit_results, checklist.audit_open),
+            "audit": checklist.audit_open(self.audit_statuses()),
             "emergency": checklist.emergency_open(self.state),
         }
         touched = {e.step for e in self.journal.entries()}
@@ -785,10 +780,15 @@ class Migration:
         self._save()
         return statuses
 
-    def _judged(self, step_id: str, facts: Any, judge: Callable[[Any], list[str]]) -> list[str]:
-        if facts is not None:
-            return judge(facts)
-        return [] if self.state.steps[step_id] == "done" else [f"{step_id}: not verified in this session"]
+    def _staging_open(self, migrated: Sequence[Migrated]) -> list[str]:
+        """Staging is a test before the rotation: once it passed it stays done, since rotating the
+        values and removing .env.staging afterwards must make the same check fail."""
+        if self.state.steps["staging"] == "done":
+            return []
+        try:
+            return checklist.results_open(self.verify_staging(migrated=migrated))
+        except MigrationError as exc:
+            return [str(exc)]
 
     def _rows(self, env_files: list[EnvFile]) -> list[Row]:
         """Comparison rows of the stores written to (all stores before any write); a secret whose

@@ -527,6 +527,7 @@ def test_a_new_value_issued_elsewhere_replaces_the_env_value_and_proves_the_burn
     assert [o.state for o in m.run([action], lambda a: True)] == ["verified"]
     assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == new_value
     assert m.burn_proof()["DB_PASSWORD"] is True
+    assert sorted(migration(project).step_status()["rotate"].open_items) == ["API_TOKEN", "STRIPE_KEY"]  # judged live
     assert [a.target for a in m.plan_rotations()] == ["prod/app/API_TOKEN", "prod/app/STRIPE_KEY"]
     with pytest.raises(MigrationError, match="already holds this value"):
         m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)

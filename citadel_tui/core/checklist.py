@@ -41,8 +41,9 @@ STEPS = (
          "Reads every migrated secret from the staging stores and checks fingerprints against "
          ".env.staging. Done when all pass."),
     Step("rotate", "Rotate all secrets (old .env values are burned)",
-         "Triggers rotation where the store can, or adds a new random version; proves the burn: the "
-         "store's value no longer matches the .env value. Done when every migrated secret is proven rotated."),
+         "Triggers rotation where the store can (a rotation Lambda), adds a random value for a secret the "
+         "application alone issues, or stores a new credential you issued at its owner; proves the burn: "
+         "the store's value no longer matches the .env value. Done when every migrated secret is proven rotated."),
     Step("remove-env", "Remove .env from servers",
          "Checks .env files are git-ignored and absent from git history; deletes a .env file (typed "
          "confirmation) once all its secret keys are migrated and rotated. Done when none with migrated keys remains."),
