@@ -110,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate.add_argument("--read-only", action="store_true", default=argparse.SUPPRESS,
                          help="refuse every write (same as the global flag)")
 
+    checklist = sub.add_parser("checklist", help="the nine migration steps: state and what is still open (exit 1 until all done)")
+    _add_config(checklist)
+    checklist.add_argument("--format", choices=("text", "json"), default="text", help="text, or one JSON object")
+
     journal = sub.add_parser("journal", help="print the journal of every write Citadel made")
     _add_config(journal)
     journal.add_argument("--format", choices=("text", "json"), default="text", help="text, or JSON lines")
@@ -152,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     quiet_library_logs()
     handlers = {
         "check": run_check, "demo": run_demo, "run": run_run, "policy": run_policy, "code": run_code,
-        "login": run_login, "migrate": run_migrate, "journal": run_journal,
+        "login": run_login, "migrate": run_migrate, "journal": run_journal, "checklist": run_checklist,
     }
     try:
         return handlers.get(args.command, run_tui)(args)
@@ -426,6 +430,30 @@ def _ask(action: Action) -> bool:
     answer = sys.stdin.readline()
     print()
     return answer.strip().lower() in ("y", "yes")
+
+
+def run_checklist(args: argparse.Namespace) -> int:
+    """Exit 0 when all nine steps are done, 1 while one is open. Reads the stores; writes only
+    the checklist state."""
+    import json
+
+    from citadel_tui.migration import Migration
+    from citadel_tui.workspace import Workspace
+
+    workspace = Workspace(resolve_config(args.config))
+    try:
+        statuses = Migration(workspace).step_status()
+    finally:
+        workspace.close()
+    if args.format == "json":
+        print(json.dumps({"steps": [{"number": n, "id": s.step.id, "title": s.step.title, "state": s.state,
+                                     "open": list(s.open_items)} for n, s in enumerate(statuses.values(), 1)]},
+                         ensure_ascii=False, indent=2))
+    else:
+        for number, status in enumerate(statuses.values(), 1):
+            print(f"{number}. {status.state:<11} {status.step.title}")
+            print("".join(f"     - {item}\n" for item in status.open_items), end="")
+    return EXIT_OK if all(s.state == "done" for s in statuses.values()) else EXIT_FINDINGS
 
 
 def run_journal(args: argparse.Namespace) -> int:

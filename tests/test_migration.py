@@ -558,3 +558,20 @@ def test_cli_new_value_reads_the_credential_from_stdin_never_from_arguments(proj
     assert cli.main([*base[:-3], "--key", "DB_PASSWORD", "--new-value"]) == cli.EXIT_USAGE
     assert "it would burn nothing" in capsys.readouterr().err
     assert_no_canary(project.parent, out)
+
+
+def test_cli_checklist_prints_every_step_and_exits_1_until_all_are_done(project: Path, sm, capsys) -> None:
+    assert cli.main(["checklist", "--config", str(project)]) == cli.EXIT_FINDINGS
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("1. todo") and "Inventory all secrets" in lines[0]
+    assert "     - the inventory has not been reviewed" in lines
+    assert sum(1 for line in lines if re.match(r"\d\. ", line)) == 9
+    assert cli.main(["migrate", "--config", str(project), "--step", "create", "--store", "aws-prod", "--yes-count", "3"]) == 0
+    capsys.readouterr()
+    assert cli.main(["checklist", "--config", str(project), "--format", "json"]) == cli.EXIT_FINDINGS
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    assert [s["id"] for s in steps][:2] == ["inventory", "create"] and len(steps) == 9
+    assert steps[1]["state"] == "done" and steps[1]["open"] == []
+    assert sorted(steps[4]["open"]) == sorted(PROD)  # created, not yet rotated
+    assert_no_canary(project.parent, out)
