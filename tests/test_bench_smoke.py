@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,14 @@ def test_report_written(report) -> None:
     text = Path(report.args.out).read_text(encoding="utf-8")
     assert "| aws | 20 | 20 ms | 1 (1) |" in text
     assert "## Targets" in text and "Cloud SDKs imported by `citadel check` without stores: none." in text
+
+
+def test_checklist_benchmark_measures_every_figure() -> None:
+    from bench.checklist import bench
+
+    rows = dict(bench(repeats=1))
+    assert list(rows) == ["nine steps judged, all missing", "nine steps judged, all created",
+                          "one create, all stores (plan to journal)",
+                          "one AWS create: plan, confirm, write, verify, journal"]
+    assert all(re.match(r"\d+ ms", figure) for figure in rows.values())
+    assert "(14 actions)" in rows["one create, all stores (plan to journal)"]
