@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, OptionList
 from citadel_tui.tui.app import CitadelApp
 from citadel_tui.tui.checklist import ChecklistScreen, JournalScreen
 from citadel_tui.tui.confirm import ConfirmScreen
-from citadel_tui.tui.screens import TextScreen
+from citadel_tui.tui.screens import HelpScreen, TextScreen
 from tests.tui_support import CANARY, SIZE, idle, logged, make_app, seed, settle, shown, until, write_scenario
 
 
@@ -137,6 +137,13 @@ async def test_dry_run_shows_the_whole_plan_and_writes_nothing(app: CitadelApp, 
 
         await pilot.press("d", "down")
         await until(pilot, lambda: "DRY RUN" in shown(app, "#step-detail") and "Create secrets" in shown(app, "#step-detail"))
+        await pilot.press("f1")  # help names this step's keys, not the table's
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        keys = shown(app, "#help-keys")
+        assert "Create secrets in vault with same names: plan the creates" in keys and "Dry run on/off" in keys
+        assert "Sort" not in keys and "Step key" not in keys and "export csv" not in keys
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ChecklistScreen))
         await pilot.press("p")
         await until(pilot, lambda: isinstance(app.screen, TextScreen))
         title, plan = shown(app, "#text-title"), shown(app, "#text-content")

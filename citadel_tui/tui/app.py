@@ -413,6 +413,7 @@ class CitadelApp(App[int]):
     def action_help(self) -> None:
         keys = [(self.get_key_display(b.binding), b.binding.description)
                 for b in self.screen.active_bindings.values() if b.binding.description and b.enabled]
+        keys += getattr(self.screen, "help_keys", list)()  # a screen whose keys change with what is highlighted
         merged: dict[str, list[str]] = {}
         for key, description in keys:
             merged.setdefault(description, []).append(key)

@@ -397,7 +397,7 @@ class ChecklistScreen(Screen[None]):
         Binding("R", "reload", "Recheck steps", id="checklist.reload"),
         Binding("j", "app.journal", "Journal", id="checklist.journal"),
         Binding("d", "toggle_dry_run", "Dry run on/off", id="checklist.dry_run"),
-        *(Binding(key, f"operate('{key}')", f"Step key {key}", show=False, id=f"checklist.op_{key}")
+        *(Binding(key, f"operate('{key}')", "", show=False, id=f"checklist.op_{key}")  # described by help_keys
           for key in OPERATION_KEYS),
     ]
     LOG_LINES = 200
@@ -505,6 +505,12 @@ class ChecklistScreen(Screen[None]):
         if action == "operate":
             return any(op.key == parameters[0] for op in SPECS[self.step.id].operations) or None
         return True
+
+    def help_keys(self) -> list[tuple[str, str]]:
+        """The highlighted step's own keys, for the help screen (their bindings are shared by all steps)."""
+        spec = SPECS[self.step.id]
+        keys = [(op.key, f"{self.step.title}: {op.label}") for op in spec.operations]
+        return keys + ([("enter", f"{self.step.title}: {spec.item_hint}")] if spec.item_hint else [])
 
     def action_toggle_dry_run(self) -> None:
         self.dry_run = not self.dry_run
