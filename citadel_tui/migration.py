@@ -373,6 +373,17 @@ class Migration:
         self.state.tick_usage(usage_id, migrated)
         self._touch({"code"})
 
+    def tick_file(self, path: str, migrated: bool = True) -> list[str]:
+        """Tick (or untick) every usage the scan finds in one file (relative path, `/`
+        separators): the file reads from the store now. Returns the usage ids."""
+        ids = [u.id for u in self.usages().usages if u.path == path]
+        if not ids:
+            raise MigrationError(f"{path}: the scan finds no use of the selected keys there")
+        for usage_id in ids:
+            self.state.tick_usage(usage_id, migrated)
+        self._touch({"code"})
+        return ids
+
     def confirm_no_usage(self) -> None:
         """The operator confirms the code reads none of the keys; refused while the scan finds uses."""
         found = self.usages().usages

@@ -575,3 +575,15 @@ def test_cli_checklist_prints_every_step_and_exits_1_until_all_are_done(project:
     assert steps[1]["state"] == "done" and steps[1]["open"] == []
     assert sorted(steps[4]["open"]) == sorted(PROD)  # created, not yet rotated
     assert_no_canary(project.parent, out)
+
+
+def test_a_whole_file_is_ticked_or_unticked_at_once(project: Path, sm) -> None:
+    (project.parent / "app.py").write_text('import os\n\npw = os.environ["DB_PASSWORD"]\ntoken = os.getenv("API_TOKEN")\n')
+    (project.parent / "run.sh").write_text('echo "$STRIPE_KEY"\n')
+    m = migration(project)
+    assert m.tick_file("app.py") == ["app.py:3:DB_PASSWORD", "app.py:4:API_TOKEN"]
+    assert m.step_status()["code"].open_items == ("run.sh:1:STRIPE_KEY",)
+    m.tick_file("app.py", migrated=False)
+    assert len(m.step_status()["code"].open_items) == 3
+    with pytest.raises(MigrationError, match="nowhere.py: the scan finds no use"):
+        m.tick_file("nowhere.py")

@@ -174,12 +174,16 @@ async def test_the_demo_goes_from_all_missing_to_all_nine_steps_done(project: Pa
 
         # 3. code: every use of a migrated key ticked; reading code generated for the stores
         await walk.go_to("code")
-        usages = walk.items()
-        assert {re.split(r":\d+:", i)[0] for i, _ in usages} == {"app/settings.py", "app/mailer.js", "deploy/run.sh"}
-        for usage_id, _ in usages:
+        files = [i.removeprefix("file\t") for i, _ in walk.items() if i.startswith("file\t")]
+        usages = [i for i, _ in walk.items() if not i.startswith("file\t")]
+        assert sorted(files) == ["app/mailer.js", "app/settings.py", "deploy/run.sh"]
+        assert {re.split(r":\d+:", i)[0] for i in usages} == set(files) and len(usages) == 5
+        await walk.pick("file\tapp/settings.py")  # one file: all three of its usages at once
+        await until(pilot, lambda: idle(app) and "ticked app/settings.py: 3 usage(s)" in logged(app))
+        for usage_id in [u for u in usages if not u.startswith("app/settings.py")]:
             await walk.pick(usage_id)
             await until(pilot, lambda u=usage_id: idle(app) and f"ticked {u}" in logged(app))
-        await until(pilot, lambda: all(label.startswith("[x]") for _, label in walk.items()))
+        await until(pilot, lambda: all(label.strip().startswith("[x]") for _, label in walk.items()))
         await pilot.press("g")
         code = await walk.read_document()
         assert "SecretReader" in code and "return get_secret('DB_PASSWORD')" in code

@@ -33,6 +33,7 @@ from citadel_tui.core.errors import CitadelError
 from citadel_tui.core.journal import Journal
 from citadel_tui.core.plan import Action, Outcome
 from citadel_tui.core.runbook import build_runbook, write_runbook
+from citadel_tui.core.usage_scan import Usage
 from citadel_tui.migration import Migrated, Migration, StepStatus
 from citadel_tui.tui.confirm import ALL, STOP, YES, ConfirmScreen, Typed, action_lines, plan_text
 from citadel_tui.tui.new_value import NewValueScreen
@@ -179,16 +180,34 @@ def _plan_creates(m: Migration) -> Reply:
     return Reply(f"{len(plan)} create action(s) planned in {', '.join(stores)}", tuple(plan))
 
 
+FILE_ITEM = "file\t"
+"""Prefix of a file's item id in step 3 (a tab never appears in a usage id)."""
+
+
 def _usages(m: Migration) -> list[Item]:
+    """Each file with usages, ticked when all of them are, followed by its usages."""
     ticked = set(m.state.migrated_usages)
-    return [Item(u.id, f"{_box(u.id in ticked)} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
-            for u in m.usages().usages]
+    by_file: dict[str, list[Usage]] = {}
+    for usage in m.usages().usages:
+        by_file.setdefault(usage.path, []).append(usage)
+    items = []
+    for path, usages in by_file.items():
+        items.append(Item(FILE_ITEM + path, f"{_box(all(u.id in ticked for u in usages))} {path}  "
+                                            f"{len(usages)} usage(s): enter ticks them all"))
+        items += [Item(u.id, f"  {_box(u.id in ticked)} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
+                  for u in usages]
+    return items
 
 
-def _tick(m: Migration, usage_id: str) -> Reply:
-    ticked = usage_id not in m.state.migrated_usages
-    m.tick_usage(usage_id, ticked)
-    return Reply(f"{'ticked' if ticked else 'unticked'} {usage_id}")
+def _tick(m: Migration, item_id: str) -> Reply:
+    if item_id.startswith(FILE_ITEM):
+        path = item_id.removeprefix(FILE_ITEM)
+        ticked = not all(u.id in m.state.migrated_usages for u in m.usages().usages if u.path == path)
+        ids = m.tick_file(path, ticked)
+        return Reply(f"{'ticked' if ticked else 'unticked'} {path}: {len(ids)} usage(s)")
+    ticked = item_id not in m.state.migrated_usages
+    m.tick_usage(item_id, ticked)
+    return Reply(f"{'ticked' if ticked else 'unticked'} {item_id}")
 
 
 def _no_usage(m: Migration) -> Reply:
@@ -319,7 +338,8 @@ SPECS: dict[str, StepSpec] = {
     "code": StepSpec((Operation("g", "generate reading code for the chosen stores", _generate_code),
                       Operation("n", "confirm no code reads the keys (when the scan finds none)", _no_usage)),
                      items=_usages, pick=_tick, noun="usages",
-                     item_hint="enter ticks (or unticks) the highlighted usage as reading from the store"),
+                     item_hint="enter ticks (or unticks) the highlighted usage, or every usage of a file, "
+                               "as reading from the store"),
     "staging": StepSpec((Operation("v", "verify staging", _verify_staging),)),
     "rotate": StepSpec((Operation("p", "plan the rotations", _plan_rotations),
                         Operation("v", "prove the burn", _burn_proof)), noun="rotations",
