@@ -344,7 +344,8 @@ SPECS: dict[str, StepSpec] = {
     "rotate": StepSpec((Operation("p", "plan the rotations", _plan_rotations),
                         Operation("v", "prove the burn", _burn_proof)), noun="rotations",
                        items=_rotation_items, pick=_ask_new_value,
-                       item_hint="enter sets a new value issued elsewhere (database, API provider) for the highlighted secret"),
+                       item_hint="enter stores a new value issued at the credential's owner (database, API "
+                                 "provider) for the highlighted secret"),
     "remove-env": StepSpec(items=_env_files, pick=_plan_delete, noun="deletions",
                            item_hint="enter plans deleting the highlighted file (type its name to confirm)"),
     "schedule": StepSpec((Operation("p", "plan the rotation schedules", _plan_schedules),), noun="schedules"),
