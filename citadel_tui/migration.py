@@ -479,6 +479,7 @@ class Migration:
         burn = (("burn proof", f".env fingerprint {item.env.fingerprint} must no longer match"),) if item.env else ()
         replaces = "the .env value" if item.env is not None and not item.burned else "a value rotated before (not the .env one)"
         facts = (("key", key), ("how", "the new value you entered (never shown)"), ("replaces", replaces),
+                 ("current fingerprint", item.meta.fingerprint or "unknown"),
                  ("new fingerprint", fingerprint), ("new length", str(len(value))), *burn)
         action = Action("rotate", "set-value", store, item.meta.name, facts)
         self._new_values[action.id] = value
@@ -490,6 +491,9 @@ class Migration:
             raise MigrationError(f"the new value for {action.target!r} is no longer in memory; enter it again")
         key = dict(action.facts)["key"]
         source = self.workspace.source(action.store)
+        state, detail = self._check_new_value(action)
+        if state is not Check.ABSENT:  # never overwrite a value that changed after the plan was shown
+            raise MigrationError(f"{action.target!r} in {action.store}: {detail}")
         try:
             if source.config.layout == "bundle":
                 self._write_bundle(source, source.secret_name(key), {key: value}, replace=True)
@@ -503,10 +507,9 @@ class Migration:
         stored = self.workspace.fingerprint(self.workspace.source(action.store).read_value(facts["key"]))
         if stored == facts["new fingerprint"]:
             return Check.DONE, "the store holds the new value"
-        planned = self._planned.get(action.id, ())
-        if planned and stored == planned[0].fingerprint:
-            return Check.ABSENT, "the store still holds the .env value"
-        return Check.CONFLICT, "the store holds a value that is neither the .env value nor the new one"
+        if stored == facts["current fingerprint"]:
+            return Check.ABSENT, "the store still holds the value it held when the plan was shown"
+        return Check.CONFLICT, "the store's value changed since the plan was shown; plan it again"
 
     def burn_proof(self, migrated: Sequence[Migrated] | None = None) -> dict[str, bool]:
         """Per migrated key: the store's current value differs from the .env value (every store

@@ -531,6 +531,18 @@ def test_a_new_value_issued_elsewhere_replaces_the_env_value_and_proves_the_burn
     assert [a.target for a in m.plan_rotations()] == ["prod/app/API_TOKEN", "prod/app/STRIPE_KEY"]
     with pytest.raises(MigrationError, match="already holds this value"):
         m.plan_new_value("aws-prod", "DB_PASSWORD", new_value)
+    newer = f"canary-newer-db-{RUN}"  # rotated by hand once more, later: the same action id runs again
+    assert [o.state for o in m.run([m.plan_new_value("aws-prod", "DB_PASSWORD", newer)], lambda a: True)] == ["verified"]
+    assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == newer
+    stale = m.plan_new_value("aws-prod", "DB_PASSWORD", f"canary-newest-db-{RUN}")
+    sm.put_secret_value(SecretId="prod/app/DB_PASSWORD", SecretString="changed by someone after the plan")
+    [outcome] = m.run([stale], lambda a: True)  # journaled verified before: re-checked first, and refused
+    assert outcome.state == "failed" and "changed since the plan was shown" in outcome.detail
+    fresh = m.plan_new_value("aws-prod", "API_TOKEN", f"canary-new-api-{RUN}")  # never run before
+    sm.put_secret_value(SecretId="prod/app/API_TOKEN", SecretString="changed by someone after the plan")
+    [outcome] = m.run([fresh], lambda a: True)
+    assert outcome.state == "failed" and "changed since the plan was shown" in outcome.detail
+    assert sm.get_secret_value(SecretId="prod/app/API_TOKEN")["SecretString"] == "changed by someone after the plan"
 
     assert dict(action.facts)["replaces"] == "the .env value"
     sm.put_secret_value(SecretId="prod/app/API_TOKEN", SecretString="set by someone else")
