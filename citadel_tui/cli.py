@@ -267,6 +267,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.workspace:
         args.workspace.mkdir(parents=True, exist_ok=True)
     print("Starting local AWS (moto), OpenBao, GCP and Azure servers…", file=sys.stderr)
+    _exit_on_hangup()
     with demo_workspace(args.workspace, args.scenario) as demo:
         config_path = demo.config_path
         if args.check:
@@ -283,6 +284,15 @@ def run_demo(args: argparse.Namespace) -> int:
         from citadel_tui.tui.app import run_app
 
         return run_app(config)
+
+
+def _exit_on_hangup() -> None:
+    """A closed terminal (SIGHUP) or a kill (SIGTERM) ends the demo the way Ctrl+C does: the
+    context managers run, so the OpenBao server process and the temporary folders go with it."""
+    import signal
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, lambda signum, _frame: sys.exit(128 + signum))
 
 
 def run_run(args: argparse.Namespace) -> int:

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,3 +84,54 @@ def test_demo_workspace_files_are_private_and_hold_canaries(demo: Path) -> None:
     env = (demo.parent / ".env").read_text()
     assert CANARY in env and "GITHUB_TOKEN=changeme" in env
     assert oct((demo.parent / ".env").stat().st_mode)[-3:] == "600"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM])
+def test_a_closed_terminal_stops_the_demo_servers(tmp_path: Path, sig: signal.Signals) -> None:
+    """The dashboard runs on a pseudo-terminal; hanging it up (or SIGTERM) must not leave the
+    OpenBao server process or the demo workspace behind."""
+    primary, secondary = pty.openpty()
+    workspace = tmp_path / "demo"
+    demo = subprocess.Popen([sys.executable, "-m", "citadel_tui", "demo", "--workspace", str(workspace)],
+                            stdin=secondary, stdout=secondary, stderr=subprocess.PIPE, start_new_session=True)
+    os.close(secondary)
+    try:
+        bao = _wait_for_child(demo.pid, "bao", timeout=60)
+        _wait_for(lambda: (workspace / "citadel.toml").is_file(), timeout=60)
+        time.sleep(1)  # the dashboard is up
+        demo.send_signal(sig)
+        assert demo.wait(timeout=30) == 128 + sig
+        _wait_for(lambda: not Path(f"/proc/{bao}").exists() or "zombie" in _status(bao), timeout=10)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        os.close(primary)
+
+
+def _status(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().lower()
+    except OSError:
+        return ""
+
+
+def _wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def _wait_for_child(parent: int, name: str, timeout: float) -> int:
+    found: list[int] = []
+
+    def child() -> bool:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and f"ppid:\t{parent}\n" in _status(int(entry.name)) \
+                    and f"name:\t{name}\n" in _status(int(entry.name)):
+                found.append(int(entry.name))
+                return True
+        return False
+
+    _wait_for(child, timeout)
+    return found[0]
