@@ -11,7 +11,9 @@ from citadel_tui.emulators.proxy import FaultProxy
 from citadel_tui.tui.panels import FilterBar
 from tests.tui_support import SIZE, make_app, seed, settle, write_scenario
 
-LATENCY = 1.0
+LATENCY = 3.0
+"""Several times one round of the test (a refresh and a filter typed, about 0.9 s), so that
+refreshes overlap a read in flight even on a loaded machine."""
 
 
 def rss_bytes() -> int:
