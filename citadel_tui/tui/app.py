@@ -149,7 +149,9 @@ class CitadelApp(App[int]):
         self._show_store_states()
         for name in self.stores:
             self.load_store(name)
-        self.set_interval(0.1, self._spin)
+        # The spinner's timer belongs to the tabs it animates: it stops when they are removed,
+        # so it never fires into a dashboard that is being torn down.
+        self._widget(Tabs).set_interval(0.1, self._spin)
         self._compare()
 
     # -- store loading -----------------------------------------------------------------------
