@@ -143,6 +143,8 @@ class Migration:
         self.journal = Journal(self.folder / "journal.jsonl")
         self.state = ChecklistState.load(self.state_path)
         self._planned: dict[str, tuple[EnvValue, ...]] = {}
+        self._scan: tuple[tuple[str, ...], ScanResult] | None = None
+        """The last usage scan and the keys it looked for."""
         self._new_values: dict[str, str] = {}
         """Action id -> the value the operator entered for it; in memory only, dropped once it ran."""
         self._handlers = {
@@ -386,7 +388,7 @@ class Migration:
 
     def confirm_no_usage(self) -> None:
         """The operator confirms the code reads none of the keys; refused while the scan finds uses."""
-        found = self.usages().usages
+        found = self.usages(rescan=True).usages  # "none" must come from a scan of the files as they are now
         if found:
             raise MigrationError(f"the scan found {len(found)} use(s) of the selected keys: tick each one instead")
         self.state.no_usage_confirmed = True
@@ -398,9 +400,14 @@ class Migration:
             return list(self.state.selected_keys)
         return sorted({e.key for env in self._env_files() for e in env.entries if e.klass == SECRET})
 
-    def usages(self) -> ScanResult:
-        """Every use of the selected keys in the project's source tree."""
-        return scan_usages(self.root, self.selected_keys())
+    def usages(self, *, rescan: bool = False) -> ScanResult:
+        """Every use of the selected keys in the project's source tree. The scan is kept until the
+        selection changes or `rescan` is asked: a large tree takes seconds, and ticking a usage
+        changes no file."""
+        keys = tuple(self.selected_keys())
+        if rescan or self._scan is None or self._scan[0] != keys:
+            self._scan = (keys, scan_usages(self.root, keys))
+        return self._scan[1]
 
     def generate_code(self, style: str = "reader") -> list[tuple[Path, GeneratedCode]]:
         """The module that reads the selected keys, per target store, saved under
@@ -761,11 +768,11 @@ class Migration:
 
     # -- the checklist -----------------------------------------------------------------------
 
-    def step_status(self, usage_ids: Sequence[str] | None = None) -> dict[str, StepStatus]:
+    def step_status(self, usage_ids: Sequence[str] | None = None, *, rescan: bool = False) -> dict[str, StepStatus]:
         """What is still open per step, judged by core.checklist; step states are persisted.
 
         Every step is judged from the stores and files as they are now: code from `usage_ids`
-        (default: a scan of the project for the selected keys), staging and the burn proof from the
+        (default: the usage scan, made again with `rescan`), staging and the burn proof from the
         inventories read here, audit by asking every store."""
         env_files = self._env_files()
         rows = self._rows(env_files)
@@ -774,7 +781,7 @@ class Migration:
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
             "code": checklist.code_open(self.state, usage_ids if usage_ids is not None
-                                        else [u.id for u in self.usages().usages]),
+                                        else [u.id for u in self.usages(rescan=rescan).usages]),
             "staging": self._staging_open(migrated),
             "rotate": checklist.results_open(self.burn_proof(migrated)),
             "remove-env": checklist.env_files_open(((str(r.path), r.migrated) for r in self.env_file_report(refresh=False)),

@@ -599,3 +599,17 @@ def test_a_whole_file_is_ticked_or_unticked_at_once(project: Path, sm) -> None:
     assert len(m.step_status()["code"].open_items) == 3
     with pytest.raises(MigrationError, match="nowhere.py: the scan finds no use"):
         m.tick_file("nowhere.py")
+
+
+def test_the_usage_scan_is_kept_until_the_selection_changes_or_a_rescan(project: Path, sm) -> None:
+    """Ticking usages must not rescan a large tree each time; R (rescan) and a new selection do."""
+    root = project.parent
+    (root / "app.py").write_text('import os\npw = os.environ["DB_PASSWORD"]\n')
+    m = migration(project)
+    first = m.usages()
+    assert [u.id for u in first.usages] == ["app.py:2:DB_PASSWORD"]
+    (root / "worker.py").write_text('import os\ntoken = os.getenv("API_TOKEN")\n')
+    assert m.usages() is first and len(m.step_status()["code"].open_items) == 1
+    assert len(m.step_status(rescan=True)["code"].open_items) == 2
+    m.select_keys(["API_TOKEN"])
+    assert [u.id for u in m.usages().usages] == ["worker.py:2:API_TOKEN"]
