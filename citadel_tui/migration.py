@@ -768,20 +768,22 @@ class Migration:
 
     # -- the checklist -----------------------------------------------------------------------
 
-    def step_status(self, usage_ids: Sequence[str] | None = None, *, rescan: bool = False) -> dict[str, StepStatus]:
+    def step_status(self, usage_ids: Sequence[str] | None = None, *, fresh: bool = False) -> dict[str, StepStatus]:
         """What is still open per step, judged by core.checklist; step states are persisted.
 
-        Every step is judged from the stores and files as they are now: code from `usage_ids`
-        (default: the usage scan, made again with `rescan`), staging and the burn proof from the
-        inventories read here, audit by asking every store."""
+        Every step is judged from the files as they are now and the stores as last read: code
+        from `usage_ids` (default: the usage scan), staging and the burn proof from the
+        inventories, audit by asking every store. Inventories come from the sources' caches,
+        which every write of this migration clears; `fresh` reads every store and scans the code
+        again (what changed elsewhere shows then, or once the cache expires)."""
         env_files = self._env_files()
-        rows = self._rows(env_files)
+        rows = self._rows(env_files, refresh=fresh)
         migrated = self.migrated(refresh=False)
         found = {
             "inventory": checklist.inventory_open(self.state, env_files),
             "create": checklist.create_open(self.state, rows),
             "code": checklist.code_open(self.state, usage_ids if usage_ids is not None
-                                        else [u.id for u in self.usages(rescan=rescan).usages]),
+                                        else [u.id for u in self.usages(rescan=fresh).usages]),
             "staging": self._staging_open(migrated),
             "rotate": checklist.results_open(self.burn_proof(migrated)),
             "remove-env": checklist.env_files_open(((str(r.path), r.migrated) for r in self.env_file_report(refresh=False)),
@@ -811,11 +813,11 @@ class Migration:
         except MigrationError as exc:
             return [str(exc)]
 
-    def _rows(self, env_files: list[EnvFile]) -> list[Row]:
+    def _rows(self, env_files: list[EnvFile], *, refresh: bool) -> list[Row]:
         """Comparison rows of the stores written to (all stores before any write); a secret whose
         rotation was verified counts as in sync, since its .env value is burned on purpose."""
         written = {e.store for e in self.journal.entries() if e.step == "create"}
-        inventories = self.workspace.load_all(compare_values=True, refresh=True)
+        inventories = self.workspace.load_all(compare_values=True, refresh=refresh)
         comparison = self.workspace.compare(env_files, inventories, compare_values=True)
         rotated = self._journal_rotated()
         rows = []

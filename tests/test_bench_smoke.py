@@ -68,7 +68,8 @@ def test_checklist_benchmark_measures_every_figure() -> None:
     from bench.checklist import bench
 
     rows = dict(bench(repeats=1))
-    assert list(rows) == ["nine steps judged, all missing", "nine steps judged, all created",
+    assert list(rows) == ["nine steps judged (R), all missing", "nine steps judged after a tick, all missing",
+                          "nine steps judged (R), all created", "nine steps judged after a tick, all created",
                           "one create, all stores (plan to journal)",
                           "one AWS create: plan, confirm, write, verify, journal"]
     assert all(re.match(r"\d+ ms", figure) for figure in rows.values())

@@ -610,6 +610,6 @@ def test_the_usage_scan_is_kept_until_the_selection_changes_or_a_rescan(project:
     assert [u.id for u in first.usages] == ["app.py:2:DB_PASSWORD"]
     (root / "worker.py").write_text('import os\ntoken = os.getenv("API_TOKEN")\n')
     assert m.usages() is first and len(m.step_status()["code"].open_items) == 1
-    assert len(m.step_status(rescan=True)["code"].open_items) == 2
+    assert len(m.step_status(fresh=True)["code"].open_items) == 2
     m.select_keys(["API_TOKEN"])
     assert [u.id for u in m.usages().usages] == ["worker.py:2:API_TOKEN"]

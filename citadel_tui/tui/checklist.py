@@ -415,7 +415,7 @@ class ChecklistScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,k,q", "app.pop_screen", "Back to the table", id="checklist.close"),
-        Binding("R", "reload(True)", "Recheck steps (scan the code again)", id="checklist.reload"),
+        Binding("R", "reload(True)", "Recheck steps (read every store, scan the code again)", id="checklist.reload"),
         Binding("j", "app.journal", "Journal", id="checklist.journal"),
         Binding("d", "toggle_dry_run", "Dry run on/off", id="checklist.dry_run"),
         *(Binding(key, f"operate('{key}')", "", show=False, id=f"checklist.op_{key}")  # described by help_keys
@@ -448,7 +448,7 @@ class ChecklistScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#steps", OptionList).highlighted = 0
-        self.action_reload()
+        self.action_reload(fresh=True)  # opened: the truth of the stores, not the dashboard's cache
 
     # -- workers
 
@@ -456,9 +456,10 @@ class ChecklistScreen(Screen[None]):
         self.run_worker(work, name="checklist", description=description, group="checklist", thread=True,
                         exit_on_error=False)
 
-    def action_reload(self, rescan: bool = False) -> None:
-        """Judge every step again; the code is scanned again only when asked (R), not after each tick."""
-        self._in_worker(lambda: self.post_message(StatusLoaded(self.host.call(lambda m: m.step_status(rescan=rescan)))),
+    def action_reload(self, fresh: bool = False) -> None:
+        """Judge every step again; stores are read and the code scanned anew only when asked (R):
+        after a tick nothing changed there, and after a write the engine has cleared that store."""
+        self._in_worker(lambda: self.post_message(StatusLoaded(self.host.call(lambda m: m.step_status(fresh=fresh)))),
                         "judge every checklist step")
 
     def _ask(self, step_id: str, work: Callable[[Migration], Reply], description: str) -> None:
