@@ -417,6 +417,12 @@ def test_openbao_bundle_adds_only_missing_fields_then_rotates_and_schedules(
     stored = root.secrets.kv.v2.read_secret_version(path=f"{folder}/app", raise_on_deleted_version=True)["data"]["data"]
     assert stored["EXISTING"] == 5 and not set(stored.values()) & set(PROD.values())
 
+    issued = f"canary-issued-api-{RUN}"  # a credential issued elsewhere replaces one field only
+    [outcome] = m.run([m.plan_new_value("bao-prod", "API_TOKEN", issued)], lambda a: True)
+    assert outcome.state == "verified" and outcome.action.target == "app#API_TOKEN"
+    after = root.secrets.kv.v2.read_secret_version(path=f"{folder}/app", raise_on_deleted_version=True)["data"]["data"]
+    assert after == {**stored, "API_TOKEN": issued}
+
     [schedule] = m.plan_schedules()
     assert schedule.target == "app"
     assert [o.state for o in m.run([schedule], lambda a: True)] == ["verified"]
