@@ -194,7 +194,7 @@ def _usages(m: Migration) -> list[Item]:
     for path, usages in by_file.items():
         items.append(Item(FILE_ITEM + path, f"{_box(all(u.id in ticked for u in usages))} {path}  "
                                             f"{len(usages)} usage(s): enter ticks them all"))
-        items += [Item(u.id, f"  {_box(u.id in ticked)} {u.path}:{u.line}  {u.key}  {u.kind}  {u.snippet}")
+        items += [Item(u.id, f"  {_box(u.id in ticked)} line {u.line}  {u.key}  {u.kind}  {u.snippet}")
                   for u in usages]
     return items
 
