@@ -198,6 +198,7 @@ async def test_a_new_value_is_entered_masked_confirmed_by_fingerprint_and_stored
         assert app.workspace.fingerprint(new_value) in lines
         assert re.search(rf"new length\s+{len(new_value)}\b", lines)
         assert new_value not in lines and CANARY not in lines
+        assert not app.screen.query("#confirm-typed")  # one action: no "confirm all" to type
         await pilot.press("y")
         await until(pilot, lambda: isinstance(app.screen, ChecklistScreen) and idle(app)
                     and "rotations: 1 of 1 verified" in logged(app), timeout=30)

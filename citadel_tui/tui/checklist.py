@@ -611,9 +611,10 @@ class ChecklistScreen(Screen[None]):
             return
         action = plan[len(answers)]
         title = f"{SPECS[step_id].noun}: action {len(answers) + 1} of {len(plan)}"
+        check: Typed | None = None  # a plan of one action has nothing to confirm all at once
         if typed is not None:
             check = Typed(f"type {typed} to delete it", lambda text: Migration.confirm_delete(text, action), YES)
-        else:
+        elif len(plan) > 1:
             check = Typed(f"confirm all {len(plan)} shown: type {len(plan)}", lambda text: Migration.confirm_all(text, plan), ALL)
 
         def answered(answer: str | None) -> None:
