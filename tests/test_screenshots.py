@@ -37,5 +37,7 @@ def test_screenshots_of_every_view_hold_no_value(tmp_path: Path, demo_stack: Dem
         assert svg.startswith("<svg")
         assert CANARY.lower() not in svg.lower(), path.name
         assert not [v for v in secrets if v in svg], path.name
+    confirmation = (tmp_path / "shots" / "confirmation.svg").read_text().replace("&#160;", " ")
+    assert "create secrets: action 1 of" in confirmation and "fingerprint" in confirmation
     error_view = (tmp_path / "shots" / "store-in-error.svg").read_text()
     assert "aws-unreachable" in error_view and "StoreUnavailableError" in error_view

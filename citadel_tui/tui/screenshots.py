@@ -3,8 +3,9 @@
 Each view is a fresh app on one Workspace (the stores are read once, then served from their
 cache), driven headless by Textual's pilot at a fixed 160x45 and saved with `save_screenshot`.
 The store-in-error view runs on a copy of the configuration plus a source nobody listens for.
-The confirmation view shows the first create action of step 2 and is never answered: nothing is
-written to a store (the checklist keeps its state in the workspace's `.citadel/`).
+The confirmation view shows the first create action of step 2 (placeholders left out of the
+selection first) and is never answered: nothing is written to a store (the checklist keeps its
+state, such as that selection, in the workspace's `.citadel/`).
 PNGs are not written: no SVG rasteriser is among Citadel's dependencies.
 """
 
@@ -14,7 +15,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from textual.content import Content
 from textual.pilot import Pilot
+from textual.widgets import OptionList
 from textual.worker import WorkerState
 
 from citadel_tui.core.config import Config, SourceConfig
@@ -46,6 +49,22 @@ def keys(*pressed: str) -> Steps:
     return steps
 
 
+async def first_create(pilot: Pilot) -> None:
+    """Step 2 as an operator gets it through: the keys holding no real value (placeholders)
+    left out of the selection, then `p` plans the creates and the first one is shown."""
+    await pilot.press("k", "down")
+    await settle(pilot)
+    items = pilot.app.screen.query_one("#step-items", OptionList)
+    for index in range(items.option_count):
+        prompt = Content.from_markup(str(items.get_option_at_index(index).prompt)).plain
+        if prompt.startswith("[x]") and "no value (" in prompt:
+            items.focus()
+            items.highlighted = index
+            await pilot.press("enter")
+            await settle(pilot)
+    await pilot.press("p")
+
+
 def last_store(pilot: Pilot) -> Awaitable[None]:
     app = pilot.app
     assert isinstance(app, CitadelApp)
@@ -69,7 +88,7 @@ SHOTS = (
     Shot("rotation", keys("v")),
     Shot("checklist", keys("k")),
     Shot("checklist-create", keys("k", "down")),
-    Shot("confirmation", keys("k", "down", "p")),
+    Shot("confirmation", first_create),
     Shot("reading-code", keys("k", "down", "down", "g")),
 )
 
