@@ -443,7 +443,10 @@ class Migration:
         for item in self.migrated(stores) if migrated is None else [i for i in migrated if i.source in stores]:
             if item.key in matches:
                 matches[item.key].append(item.meta.fingerprint == values[item.key].fingerprint)
-        return {key: bool(found) and all(found) for key, found in matches.items()}
+        results = {key: bool(found) and all(found) for key, found in matches.items()}
+        if self.state.pass_staging(key for key, passed in results.items() if passed):
+            self._save()
+        return results
 
     # -- step 5: rotate ----------------------------------------------------------------------
 
@@ -804,14 +807,14 @@ class Migration:
         return statuses
 
     def _staging_open(self, migrated: Sequence[Migrated]) -> list[str]:
-        """Staging is a test before the rotation: once it passed it stays done, since rotating the
-        values and removing .env.staging afterwards must make the same check fail."""
-        if self.state.steps["staging"] == "done":
-            return []
+        """Staging is a test before the rotation: a key that passed once stays passed, since
+        rotating it and removing .env.staging afterwards must make the same check fail."""
+        passed = set(self.state.staging_passed)
         try:
-            return checklist.results_open(self.verify_staging(migrated=migrated))
+            results = self.verify_staging(migrated=migrated)
         except MigrationError as exc:
-            return [str(exc)]
+            return [] if passed else [str(exc)]
+        return checklist.results_open({key: ok or key in passed for key, ok in results.items()})
 
     def _rows(self, env_files: list[EnvFile], *, refresh: bool) -> list[Row]:
         """Comparison rows of the stores written to (all stores before any write); a secret whose

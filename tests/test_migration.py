@@ -275,6 +275,20 @@ def test_staging_verification_reports_per_key(project: Path, sm) -> None:
     with pytest.raises(MigrationError, match="environment = 'qa'"):
         m.verify_staging("qa")
 
+    sm.put_secret_value(SecretId="staging/app/API_TOKEN", SecretString=STAGING["API_TOKEN"])
+    m.workspace.source("aws-staging").invalidate()
+    assert m.step_status()["staging"].state == "done"
+    m.run(m.plan_rotations(["aws-staging"]), lambda a: True)  # rotated: the check fails now, on purpose
+    assert m.verify_staging() == {"DB_PASSWORD": False, "API_TOKEN": False}
+    assert m.step_status()["staging"].state == "done"
+    restarted = migration(project)  # what passed is in the state file
+    (project.parent / ".env.staging").write_text(
+        (project.parent / ".env.staging").read_text() + f"REDIS_PASSWORD=canary-stg-redis-{RUN}\n")
+    restarted.select_keys(["API_TOKEN", "DB_PASSWORD", "REDIS_PASSWORD"])
+    assert restarted.step_status()["staging"].open_items == ("REDIS_PASSWORD",)  # a new key is tested again
+    (project.parent / ".env.staging").unlink()
+    assert restarted.step_status()["staging"].state == "done"  # the file is gone once all is migrated
+
 
 def git(root: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@example.com", *args],

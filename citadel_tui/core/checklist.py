@@ -80,6 +80,15 @@ class ChecklistState:
     no_usage_confirmed: bool = False
     """The scan found no use of the keys and the operator confirmed the code reads none of them."""
     runbook_saved: str | None = None
+    staging_passed: list[str] = field(default_factory=list)
+    """Keys whose staging check passed once: rotating them (step 5) and removing .env.staging
+    (step 6) must later make the same check fail, and the step stays done for them."""
+
+    def pass_staging(self, keys: Iterable[str]) -> bool:
+        """Remember keys that passed staging; whether any was new."""
+        new = sorted(set(keys) - set(self.staging_passed))
+        self.staging_passed = sorted([*self.staging_passed, *new])
+        return bool(new)
 
     def set_step(self, step_id: str, status: str) -> None:
         if step_id not in STEP_IDS or status not in STEP_STATES:
