@@ -233,12 +233,13 @@ def _plan_rotations(m: Migration) -> Reply:
 
 
 def _rotation_items(m: Migration) -> list[Item]:
-    """Every migrated secret, and whether the store still holds its .env value."""
+    """Every migrated secret, and whether the store still holds its .env value (from the
+    inventories the step judgement just read: a write clears its store's cache)."""
     def state(item: Migrated) -> str:
         if item.env is None:
             return ".env gone"
         return "burned" if item.burned else "still the .env value"
-    return [Item(f"{i.source}\t{i.key}", f"{i.key} in {i.source}  {i.meta.name}  {state(i)}") for i in m.migrated()]
+    return [Item(f"{i.source}\t{i.key}", f"{i.key} in {i.source}  {i.meta.name}  {state(i)}") for i in m.migrated(refresh=False)]
 
 
 def _ask_new_value(m: Migration, item_id: str) -> Reply:
@@ -259,7 +260,7 @@ def _env_files(m: Migration) -> list[Item]:
     labels = {True: "git-ignored", False: "NOT git-ignored", None: "no git"}
     return [Item(str(r.path), f"{r.path.relative_to(m.root)}  {labels[r.git_ignored]}  in {len(r.commits)} commit(s)  "
                               f"{r.blocking() or 'may be deleted'}")
-            for r in m.env_file_report()]
+            for r in m.env_file_report(refresh=False)]  # the inventories the step judgement just read
 
 
 def _plan_delete(m: Migration, path: str) -> Reply:
