@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import NamedTuple
 
 from citadel_tui.core import checklist, report
 from citadel_tui.core.codegen import GeneratedCode, generate_code
@@ -87,6 +87,15 @@ class Migrated:
     @property
     def burned(self) -> bool:
         return self.env is not None and self.meta.fingerprint is not None and self.meta.fingerprint != self.env.fingerprint
+
+
+class _FileKeys(NamedTuple):
+    """What one .env file's secret keys have come to; the git-free part of an EnvFileReport."""
+
+    secret_keys: tuple[str, ...]
+    migrated: tuple[str, ...]
+    rotated: tuple[str, ...]
+    configured: bool
 
 
 @dataclass(frozen=True)
@@ -563,10 +572,13 @@ class Migration:
     def env_file_report(self, *, refresh: bool = True) -> list[EnvFileReport]:
         """Every `.env*` file under the project: git status, history, and its keys' migration.
         `refresh=False` reuses store inventories read moments ago (step_status just read them)."""
-        found = sorted(p for p in self.root.rglob(".env*")
-                       if p.is_file() and not SKIPPED_DIRS.intersection(p.relative_to(self.root).parts))
         stored = self.migrated(refresh=refresh)
-        return [self._file_report(path, stored) for path in found]
+        return [self._file_report(path, stored) for path in self._env_paths()]
+
+    def _env_paths(self) -> list[Path]:
+        """Every `.env*` file under the project, outside .git, .citadel and node_modules."""
+        return sorted(p for p in self.root.rglob(".env*")
+                      if p.is_file() and not SKIPPED_DIRS.intersection(p.relative_to(self.root).parts))
 
     def plan_delete(self, path: Path) -> Action:
         """Deleting a .env file: allowed only once each of its secret keys is migrated and burned."""
@@ -586,6 +598,10 @@ class Migration:
         return typed.strip() == Path(action.target).name
 
     def _file_report(self, path: Path, stored: list[Migrated]) -> EnvFileReport:
+        return EnvFileReport(path=path, git_ignored=self._git_ignored(path), commits=self._git_commits(path),
+                             **self._file_keys(path, stored)._asdict())
+
+    def _file_keys(self, path: Path, stored: list[Migrated]) -> _FileKeys:
         """Its secret keys holding a real value (placeholders in a `.env.example` hold none) are
         migrated when a store of the file's environment holds them, and rotated when no store still
         holds the file's value. A file not listed in citadel.toml was never migrated: it reports
@@ -597,10 +613,7 @@ class Migration:
         entries = {e.key: e for e in env.entries if e.key not in no_value and self._is_selected(e.key, e.klass)}
         kept = {i.key for i in stored if i.key in entries and i.meta.fingerprint == entries[i.key].fingerprint}
         migrated = {i.key for i in stored if i.environment == environment} if environment is not None else kept
-        return EnvFileReport(
-            path=path,
-            git_ignored=self._git_ignored(path),
-            commits=self._git_commits(path),
+        return _FileKeys(
             secret_keys=tuple(entries),
             migrated=tuple(k for k in entries if k in migrated),
             rotated=tuple(k for k in entries if k in migrated and k not in kept) if environment is not None else (),
@@ -789,8 +802,9 @@ class Migration:
                                         else [u.id for u in self.usages(rescan=fresh).usages]),
             "staging": self._staging_open(migrated),
             "rotate": checklist.results_open(self.burn_proof(migrated)),
-            "remove-env": checklist.env_files_open(((str(r.path), r.migrated) for r in self.env_file_report(refresh=False)),
-                                                   anything_migrated=bool(migrated)),
+            "remove-env": checklist.env_files_open(  # the keys only: git is asked when a file is listed or deleted
+                ((str(path), self._file_keys(path, migrated).migrated) for path in self._env_paths()),
+                anything_migrated=bool(migrated)),
             "schedule": checklist.schedule_open((i.key, i.source, i.meta) for i in migrated),
             "audit": checklist.audit_open(self.audit_statuses()),
             "emergency": checklist.emergency_open(self.state),
