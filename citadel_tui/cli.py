@@ -429,9 +429,11 @@ def _read_new_value(store: str, key: str) -> str:
     which other users could read in the process list)."""
     import getpass
 
+    from citadel_tui.core.concealed import Concealed
+
     if sys.stdin.isatty():
-        return getpass.getpass(f"New value of {key} for {store} (input hidden): ")
-    return sys.stdin.readline().rstrip("\r\n")
+        return Concealed(getpass.getpass(f"New value of {key} for {store} (input hidden): "))
+    return Concealed(sys.stdin.readline().rstrip("\r\n"))
 
 
 def _ask(action: Action) -> bool:

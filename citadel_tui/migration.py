@@ -23,6 +23,7 @@ from citadel_tui.core.codegen import GeneratedCode, generate_code
 from citadel_tui.core.checklist import STEPS, ChecklistState, Step
 from citadel_tui.core.classify import SECRET
 from citadel_tui.core.compare import Row, has_schedule
+from citadel_tui.core.concealed import Concealed
 from citadel_tui.core.config import Config, SourceConfig
 from citadel_tui.core.envfile import EnvFile, read_env_file
 from citadel_tui.core.errors import CitadelError, ReadOnlyError, SecretNotFoundError
@@ -501,7 +502,7 @@ class Migration:
                  ("current fingerprint", item.meta.fingerprint or "unknown"),
                  ("new fingerprint", fingerprint), ("new length", str(len(value))), *burn)
         action = Action("rotate", "set-value", store, item.meta.name, facts)
-        self._new_values[action.id] = value
+        self._new_values[action.id] = Concealed(value)
         return self._plan(action, [item.env] if item.env else [])
 
     def _perform_new_value(self, action: Action) -> None:

@@ -209,3 +209,38 @@ async def test_a_new_value_is_entered_masked_confirmed_by_fingerprint_and_stored
     assert sm.get_secret_value(SecretId="prod/app/DB_PASSWORD")["SecretString"] == new_value
     citadel = app.workspace.config.path.parent / ".citadel"
     assert all(new_value not in p.read_text() for p in citadel.rglob("*") if p.is_file())
+
+
+TYPED = "canary-typed-4b1f-do-not-leak"
+
+
+async def test_a_typed_value_is_concealed_from_reprs_and_cleared_on_cancel() -> None:
+    """A crash traceback (Textual prints every frame's locals) must not show a typed credential."""
+    from rich.console import Console
+    from rich.traceback import Traceback
+    from textual.app import App
+
+    from citadel_tui.core.concealed import Concealed
+    from citadel_tui.tui.new_value import NewValueScreen
+
+    got: list[object] = []
+    app: App[None] = App()
+    async with app.run_test() as pilot:
+        app.push_screen(NewValueScreen("New value", ["line"]), got.append)
+        await pilot.press(*TYPED, "enter")
+        app.push_screen(NewValueScreen("New value", ["line"]), got.append)
+        await pilot.press(*"half-typed")
+        field = app.screen.query_one(Input)
+        assert field.value == "half-typed"
+        await pilot.press("escape")
+        assert field.value == ""  # cancelled: the widget holds nothing either
+    [value, cancelled] = got
+    assert isinstance(value, Concealed) and value == TYPED and cancelled is None
+    assert TYPED not in repr(value) and f"{len(TYPED)} characters" in repr(value)
+    try:
+        (lambda typed: 1 / 0)(value)
+    except ZeroDivisionError:
+        console = Console(record=True, width=200)
+        console.print(Traceback(show_locals=True))  # as Textual prints a crash
+    shown = console.export_text()
+    assert "typed = <concealed, 29 characters>" in shown and TYPED not in shown

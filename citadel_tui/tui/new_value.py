@@ -1,7 +1,8 @@
 """The one place a secret value is typed into Citadel: a new credential for a rotation by hand.
 
 The input is masked and never echoed, logged or kept by the screen: it is handed to the caller on
-enter (who plans one confirmed action with it) and the screen is gone. Escape hands back nothing.
+enter, wrapped so that no repr (a crash traceback's locals) shows it, and the field is cleared.
+Escape clears the field and hands back nothing.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
+from citadel_tui.core.concealed import Concealed
+
 
 class NewValueScreen(ModalScreen[str | None]):
-    """Dismissed with the value typed or pasted, or None when the operator cancels."""
+    """Dismissed with the value typed or pasted (Concealed), or None when the operator cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel: nothing is planned", id="value.cancel")]
 
@@ -36,6 +39,7 @@ class NewValueScreen(ModalScreen[str | None]):
         self.query_one(Input).focus()
 
     def action_cancel(self) -> None:
+        self.query_one(Input).value = ""
         self.dismiss(None)
 
     @on(Input.Submitted, "#value-input")
@@ -43,5 +47,5 @@ class NewValueScreen(ModalScreen[str | None]):
         if not message.value.strip():
             self.query_one("#value-keys", Static).update("[$error]empty:[/] paste the new value, or esc to cancel")
             return
-        value, message.input.value = message.value, ""
+        value, message.input.value = Concealed(message.value), ""
         self.dismiss(value)
