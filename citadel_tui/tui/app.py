@@ -106,9 +106,9 @@ class CitadelApp(App[int]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    TABLE_ACTIONS = frozenset({"filter_text", "refresh", "refresh_all", "sort_next", "sort_reverse", "rotation",
-                               "toggle_details", "toggle_fingerprints", "clear_filters", "store", "filter_status"})
-    """Actions on the table: another screen on top neither shows nor obeys them."""
+    TABLE_ACTIONS = frozenset(b.action.split("(")[0] for b in BINDINGS) - {"help", "checklist", "journal", "quit"}
+    """Every key but help, checklist, journal and quit acts on the table: another screen on top
+    neither shows nor obeys them."""
 
     def __init__(self, workspace: Workspace) -> None:
         super().__init__()
